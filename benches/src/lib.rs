@@ -1,0 +1,3 @@
+//! oddsmatch benchmarks.
+
+#![warn(missing_docs)]

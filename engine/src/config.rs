@@ -1,0 +1,84 @@
+//! Engine capacity knobs and tier limits (documented in `tuning.md`).
+
+use crate::types::Tier;
+
+/// The largest stake or amount the engine accepts, in minor units (10^12: ten billion in a
+/// currency with cents). It bounds every product the engine computes well inside `i128`.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
+/// The most selections a market may have.
+pub const MAX_SELECTIONS: usize = 64;
+
+/// Capacities of one engine (one shard), fixed at start. Memory is sized from them once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Open orders the shard can hold at once; a new order beyond it is rejected
+    /// (`order_capacity`).
+    pub max_orders: u32,
+    /// Markets the shard can hold, final ones included.
+    pub max_markets: u32,
+    /// Accounts the shard can hold.
+    pub max_accounts: u32,
+    /// How many of the most recent client order ids (per shard) are remembered for duplicate
+    /// detection.
+    pub client_order_id_window: u32,
+    /// How many of the most recent transfer ids are remembered for idempotent transfers.
+    pub transfer_id_window: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_orders: 1 << 20,
+            max_markets: 100_000,
+            max_accounts: 1_000_000,
+            client_order_id_window: 1 << 20,
+            transfer_id_window: 1 << 20,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// A small configuration for tests and examples.
+    pub fn small() -> Self {
+        EngineConfig {
+            max_orders: 4_096,
+            max_markets: 1_024,
+            max_accounts: 4_096,
+            client_order_id_window: 8_192,
+            transfer_id_window: 8_192,
+        }
+    }
+}
+
+/// Limits that apply to an account unless its creation overrides them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierLimits {
+    /// Smallest stake of one order, in minor units.
+    pub min_stake_minor: i64,
+    /// Largest stake of one order, in minor units.
+    pub max_stake_minor: i64,
+    /// Largest exposure (worst-case loss) on one market, in minor units.
+    pub max_market_exposure_minor: i64,
+    /// Most open orders at once over all markets.
+    pub max_open_orders: u32,
+}
+
+impl TierLimits {
+    /// The defaults of a tier. Open-order limits are the customers' (REQUIREMENTS §5); stake
+    /// and exposure limits are ours, in minor units (cents: FREE may stake 100.00 at most).
+    pub fn for_tier(tier: Tier) -> TierLimits {
+        let (max_stake_minor, max_market_exposure_minor, max_open_orders) = match tier {
+            Tier::Free => (10_000, 50_000, 20),
+            Tier::Basic => (1_000_000, 5_000_000, 100),
+            Tier::Pro => (10_000_000, 100_000_000, 500),
+            Tier::MarketMaker => (MAX_AMOUNT_MINOR, MAX_AMOUNT_MINOR, 5_000),
+            Tier::House => (0, 0, 0),
+        };
+        TierLimits {
+            min_stake_minor: 1,
+            max_stake_minor,
+            max_market_exposure_minor,
+            max_open_orders,
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Accounts and the ledger: creation, deposits, withdrawals, the kill switch.
+
+use super::{Engine, Subject, reject};
+use crate::book::OrderBook;
+use crate::command::CommandKind;
+use crate::config::{MAX_AMOUNT_MINOR, TierLimits};
+use crate::event::{Event, PostingKind};
+use crate::order::NIL;
+use crate::reason::{CancelReason, RejectReason};
+use crate::types::{AccountId, SelfTradePrevention, Tier};
+
+/// The largest balance an account may hold, in minor units; bounds every sum in `i64`.
+const MAX_BALANCE_MINOR: i64 = 1_000 * MAX_AMOUNT_MINOR;
+
+impl<B: OrderBook> Engine<B> {
+    /// `[min_stake, max_stake, max_market_exposure]` overrides, in minor units.
+    pub(super) fn create_account(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        tier: Tier,
+        overrides_minor: [Option<i64>; 3],
+        max_open_orders: Option<u32>,
+        stp: SelfTradePrevention,
+    ) {
+        let command = CommandKind::CreateAccount;
+        let subject = Subject {
+            account: Some(account),
+            ..Subject::default()
+        };
+        if account.is_reserved() || tier == Tier::House {
+            return reject(events, command, RejectReason::ReservedAccount, subject);
+        }
+        if self.account_index.contains_key(&account) {
+            return reject(events, command, RejectReason::DuplicateAccount, subject);
+        }
+        if self.accounts.len() >= self.config.max_accounts as usize {
+            return reject(events, command, RejectReason::AccountCapacity, subject);
+        }
+        let mut limits = TierLimits::for_tier(tier);
+        let [min_stake, max_stake, max_exposure] = overrides_minor;
+        limits.min_stake_minor = min_stake.unwrap_or(limits.min_stake_minor);
+        limits.max_stake_minor = max_stake.unwrap_or(limits.max_stake_minor);
+        limits.max_market_exposure_minor = max_exposure.unwrap_or(limits.max_market_exposure_minor);
+        limits.max_open_orders = max_open_orders.unwrap_or(limits.max_open_orders);
+        let valid = 1 <= limits.min_stake_minor
+            && limits.min_stake_minor <= limits.max_stake_minor
+            && limits.max_stake_minor <= MAX_AMOUNT_MINOR
+            && (0..=MAX_AMOUNT_MINOR).contains(&limits.max_market_exposure_minor)
+            && limits.max_open_orders <= self.config.max_orders;
+        if !valid {
+            return reject(events, command, RejectReason::InvalidLimits, subject);
+        }
+        self.insert_account(account, tier, limits, stp);
+        events.push(Event::AccountCreated { account, tier });
+    }
+
+    /// Looks up an account that may trade or move money (not a house account).
+    pub(super) fn user_account(&self, account: AccountId) -> Result<u32, RejectReason> {
+        match self.account_index.get(&account) {
+            None => Err(RejectReason::UnknownAccount),
+            Some(index) if self.accounts[*index as usize].tier == Tier::House => {
+                Err(RejectReason::ReservedAccount)
+            }
+            Some(index) => Ok(*index),
+        }
+    }
+
+    pub(super) fn deposit(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: u64,
+    ) {
+        self.transfer(
+            events,
+            CommandKind::Deposit,
+            account,
+            amount_minor,
+            transfer_id,
+        );
+    }
+
+    pub(super) fn withdraw(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: u64,
+    ) {
+        self.transfer(
+            events,
+            CommandKind::Withdraw,
+            account,
+            amount_minor,
+            transfer_id,
+        );
+    }
+
+    fn transfer(
+        &mut self,
+        events: &mut Vec<Event>,
+        command: CommandKind,
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: u64,
+    ) {
+        let subject = Subject {
+            account: Some(account),
+            ..Subject::default()
+        };
+        let index = match self.user_account(account) {
+            Ok(index) => index,
+            Err(reason) => return reject(events, command, reason, subject),
+        };
+        if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
+            return reject(events, command, RejectReason::InvalidAmount, subject);
+        }
+        if self.transfer_ids.get(&transfer_id).is_some() {
+            return reject(events, command, RejectReason::DuplicateTransferId, subject);
+        }
+        let state = &mut self.accounts[index as usize];
+        let (kind, delta_minor) = if command == CommandKind::Deposit {
+            if state.balance_minor + amount_minor > MAX_BALANCE_MINOR {
+                return reject(events, command, RejectReason::InvalidAmount, subject);
+            }
+            self.deposits_minor += i128::from(amount_minor);
+            (PostingKind::Deposit, amount_minor)
+        } else {
+            if amount_minor > state.balance_minor - state.exposure_minor {
+                return reject(
+                    events,
+                    command,
+                    RejectReason::InsufficientFreeBalance,
+                    subject,
+                );
+            }
+            self.withdrawals_minor += i128::from(amount_minor);
+            (PostingKind::Withdrawal, -amount_minor)
+        };
+        state.balance_minor += delta_minor;
+        self.transfer_ids.insert(transfer_id, ());
+        events.push(Event::Ledger {
+            account,
+            kind,
+            amount_minor: delta_minor,
+            balance_minor: state.balance_minor,
+            reference: transfer_id,
+        });
+    }
+
+    pub(super) fn kill_switch(&mut self, events: &mut Vec<Event>, account: AccountId, on: bool) {
+        let index = match self.user_account(account) {
+            Ok(index) => index,
+            Err(reason) => {
+                let subject = Subject {
+                    account: Some(account),
+                    ..Subject::default()
+                };
+                return reject(events, CommandKind::KillSwitch, reason, subject);
+            }
+        };
+        self.accounts[index as usize].kill_switch = on;
+        events.push(Event::KillSwitch { account, on });
+        if on {
+            self.cancel_account_orders(events, index, None, CancelReason::KillSwitch);
+        }
+    }
+
+    /// Cancels an account's open orders, oldest first, on one market or everywhere.
+    pub(super) fn cancel_account_orders(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: u32,
+        market: Option<u32>,
+        reason: CancelReason,
+    ) {
+        let mut slot = self.accounts[account as usize].orders_head;
+        while slot != NIL {
+            let next = self.orders[slot].account_next;
+            if market.is_none_or(|m| self.orders[slot].market == m) {
+                self.cancel_resting(events, slot, reason);
+            }
+            slot = next;
+        }
+    }
+
+    pub(super) fn balances(&mut self, events: &mut Vec<Event>) {
+        events.extend(self.accounts.iter().map(|account| Event::Balance {
+            account: account.id,
+            balance_minor: account.balance_minor,
+            exposure_minor: account.exposure_minor,
+        }));
+    }
+
+    /// Links a new open order at the tail of its account's list.
+    pub(super) fn link_account_order(&mut self, slot: u32) {
+        let account = &mut self.accounts[self.orders[slot].account as usize];
+        let tail = account.orders_tail;
+        account.orders_tail = slot;
+        if tail == NIL {
+            account.orders_head = slot;
+        } else {
+            self.orders[tail].account_next = slot;
+        }
+        account.open_orders += 1;
+        self.orders[slot].account_prev = tail;
+        self.orders[slot].account_next = NIL;
+    }
+
+    /// Unlinks an order from its account's list.
+    pub(super) fn unlink_account_order(&mut self, slot: u32) {
+        let order = self.orders[slot];
+        let account = &mut self.accounts[order.account as usize];
+        account.open_orders -= 1;
+        if order.account_prev == NIL {
+            account.orders_head = order.account_next;
+        } else {
+            self.orders[order.account_prev].account_next = order.account_next;
+        }
+        if order.account_next == NIL {
+            account.orders_tail = order.account_prev;
+        } else {
+            self.orders[order.account_next].account_prev = order.account_prev;
+        }
+    }
+}

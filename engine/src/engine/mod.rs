@@ -1,0 +1,464 @@
+//! The state machine: [`Engine::apply`] turns one [`Input`] into events.
+//!
+//! The engine owns no threads, sockets, files or clocks. Like a sans-IO protocol core it is
+//! driven from outside: by the shard loop in the server, by `oddsmatch sim`, by replay, by
+//! tests and by benchmarks, all in exactly the same way.
+//!
+//! # Call protocol
+//!
+//! - Build it with [`Engine::new`] (the capacities are fixed for its lifetime).
+//! - Feed inputs in sequence with [`Engine::apply`]; each returns the input's sequence number
+//!   and appends the events it produced to the caller's buffer (the engine never clears it).
+//! - Between inputs, read with the getters ([`Engine::balance`], [`Engine::depth`], ...) and
+//!   check with [`Engine::state_hash`] and [`Engine::validate`]. Reads never change state.
+//!
+//! Handlers live in one file per subsystem: `accounts.rs` (accounts and the ledger),
+//! `markets.rs` (lifecycle and settlement), `orders.rs` (orders and matching), `quotes.rs`
+//! (mass quotes) and `check.rs` (hash and validation).
+
+mod accounts;
+mod check;
+mod markets;
+mod orders;
+mod quotes;
+
+use rustc_hash::FxHashMap;
+
+use crate::book::{LadderBook, MatchStep, OrderBook};
+use crate::command::{Command, CommandKind, Input};
+use crate::config::{EngineConfig, TierLimits};
+use crate::event::Event;
+use crate::ladder::LadderKind;
+use crate::order::{NIL, OrderSlab};
+use crate::reason::RejectReason;
+use crate::recent::RecentKeys;
+use crate::risk::Position;
+use crate::types::{
+    AccountId, MarketId, MarketKind, MarketStatus, OrderId, SelectionId, SelfTradePrevention, Side,
+    Tier,
+};
+
+/// One account's state.
+#[derive(Clone, Debug)]
+struct Account {
+    id: AccountId,
+    tier: Tier,
+    limits: TierLimits,
+    stp: SelfTradePrevention,
+    kill_switch: bool,
+    balance_minor: i64,
+    /// Sum of the exposures of the account's positions.
+    exposure_minor: i64,
+    open_orders: u32,
+    /// First and last slot of the account's open orders, oldest first.
+    orders_head: u32,
+    orders_tail: u32,
+}
+
+/// One market's state.
+#[derive(Clone, Debug)]
+struct Market<B> {
+    id: MarketId,
+    kind: MarketKind,
+    status: MarketStatus,
+    places: u8,
+    ladder: LadderKind,
+    commission_bps: u16,
+    selections: Box<[SelectionId]>,
+    books: Box<[B]>,
+    /// Positions in the order accounts first traded here.
+    positions: Vec<Position>,
+    position_index: FxHashMap<u32, u32>,
+}
+
+impl<B> Market<B> {
+    fn selection_index(&self, selection: SelectionId) -> Option<u16> {
+        self.selections
+            .iter()
+            .position(|s| *s == selection)
+            .map(|index| index as u16)
+    }
+}
+
+/// The deterministic exchange engine of one shard, generic over its book implementation.
+#[derive(Clone, Debug)]
+pub struct Engine<B: OrderBook = LadderBook> {
+    config: EngineConfig,
+    /// Sequence number of the last input applied.
+    seq: u64,
+    /// Timestamp of the last input applied.
+    ts_ns: u64,
+    next_order_id: u64,
+    accounts: Vec<Account>,
+    account_index: FxHashMap<AccountId, u32>,
+    markets: Vec<Market<B>>,
+    market_index: FxHashMap<MarketId, u32>,
+    orders: OrderSlab,
+    order_index: FxHashMap<OrderId, u32>,
+    client_order_ids: RecentKeys<(u32, u64), OrderId>,
+    transfer_ids: RecentKeys<u64, ()>,
+    deposits_minor: i128,
+    withdrawals_minor: i128,
+    /// Scratch buffer for matching, reused by every order.
+    steps: Vec<MatchStep>,
+}
+
+/// One price level of a book, as [`Engine::depth`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepthLevel {
+    /// Odds times 100.
+    pub odds_x100: u32,
+    /// Unmatched stake resting at these odds, in minor units.
+    pub stake_minor: i64,
+}
+
+/// A live order, as [`Engine::order`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// The order.
+    pub order_id: OrderId,
+    /// The owner.
+    pub account: AccountId,
+    /// The owner's id for it.
+    pub client_order_id: u64,
+    /// The market.
+    pub market: MarketId,
+    /// The selection.
+    pub selection: SelectionId,
+    /// Back or lay.
+    pub side: Side,
+    /// Odds times 100.
+    pub odds_x100: u32,
+    /// Unmatched stake in minor units.
+    pub remaining_minor: i64,
+}
+
+/// The fields a `rejected` event may name.
+#[derive(Clone, Copy, Debug, Default)]
+struct Subject {
+    account: Option<AccountId>,
+    market: Option<MarketId>,
+    client_order_id: Option<u64>,
+    order_id: Option<OrderId>,
+}
+
+fn reject(events: &mut Vec<Event>, command: CommandKind, reason: RejectReason, subject: Subject) {
+    events.push(Event::Rejected {
+        command,
+        reason,
+        account: subject.account,
+        market: subject.market,
+        client_order_id: subject.client_order_id,
+        order_id: subject.order_id,
+    });
+}
+
+impl<B: OrderBook> Engine<B> {
+    /// An empty engine with its house accounts.
+    pub fn new(config: EngineConfig) -> Self {
+        let mut engine = Engine {
+            seq: 0,
+            ts_ns: 0,
+            next_order_id: 1,
+            accounts: Vec::new(),
+            account_index: FxHashMap::default(),
+            markets: Vec::new(),
+            market_index: FxHashMap::default(),
+            orders: OrderSlab::with_capacity(config.max_orders),
+            order_index: FxHashMap::default(),
+            client_order_ids: RecentKeys::new(config.client_order_id_window as usize),
+            transfer_ids: RecentKeys::new(config.transfer_id_window as usize),
+            deposits_minor: 0,
+            withdrawals_minor: 0,
+            steps: Vec::with_capacity(1_024),
+            config,
+        };
+        engine
+            .order_index
+            .reserve(engine.config.max_orders as usize);
+        for id in [AccountId::HOUSE_ROUNDING, AccountId::HOUSE_COMMISSION] {
+            engine.insert_account(
+                id,
+                Tier::House,
+                TierLimits::for_tier(Tier::House),
+                SelfTradePrevention::None,
+            );
+        }
+        engine
+    }
+
+    /// Applies one input, appends its events to `events` and returns its sequence number.
+    pub fn apply(&mut self, input: &Input, events: &mut Vec<Event>) -> u64 {
+        self.seq += 1;
+        self.ts_ns = input.ts_ns;
+        match &input.command {
+            Command::CreateAccount {
+                account,
+                tier,
+                min_stake_minor,
+                max_stake_minor,
+                max_market_exposure_minor,
+                max_open_orders,
+                stp,
+            } => self.create_account(
+                events,
+                *account,
+                *tier,
+                [
+                    *min_stake_minor,
+                    *max_stake_minor,
+                    *max_market_exposure_minor,
+                ],
+                *max_open_orders,
+                *stp,
+            ),
+            Command::Deposit {
+                account,
+                amount_minor,
+                transfer_id,
+            } => self.deposit(events, *account, *amount_minor, *transfer_id),
+            Command::Withdraw {
+                account,
+                amount_minor,
+                transfer_id,
+            } => self.withdraw(events, *account, *amount_minor, *transfer_id),
+            Command::KillSwitch { account, on } => self.kill_switch(events, *account, *on),
+            Command::CreateMarket {
+                market,
+                kind,
+                selections,
+                places,
+                ladder,
+                commission_bps,
+            } => self.create_market(
+                events,
+                *market,
+                *kind,
+                selections,
+                *places,
+                *ladder,
+                *commission_bps,
+            ),
+            Command::OpenMarket { market } => self.open_market(events, *market),
+            Command::SuspendMarket { market } => self.suspend_market(events, *market),
+            Command::ResumeMarket { market } => self.resume_market(events, *market),
+            Command::CloseMarket { market } => self.close_market(events, *market),
+            Command::SettleMarket { market, winners } => {
+                self.settle_market(events, *market, winners)
+            }
+            Command::VoidMarket { market } => self.void_market(events, *market),
+            Command::PlaceOrder {
+                account,
+                market,
+                selection,
+                side,
+                odds_x100,
+                stake_minor,
+                tif,
+                post_only,
+                persistence,
+                client_order_id,
+            } => self.place_order(
+                events,
+                orders::NewOrder {
+                    account: *account,
+                    market: *market,
+                    selection: *selection,
+                    side: *side,
+                    odds_x100: *odds_x100,
+                    stake_minor: *stake_minor,
+                    tif: *tif,
+                    post_only: *post_only,
+                    persistence: *persistence,
+                    client_order_id: *client_order_id,
+                },
+            ),
+            Command::CancelOrder {
+                account,
+                market,
+                order_id,
+                client_order_id,
+            } => self.cancel_order(events, *account, *market, *order_id, *client_order_id),
+            Command::ReplaceOrder {
+                account,
+                market,
+                order_id,
+                odds_x100,
+                stake_minor,
+            } => self.replace_order(
+                events,
+                *account,
+                *market,
+                *order_id,
+                *odds_x100,
+                *stake_minor,
+            ),
+            Command::MassCancel { account, market } => self.mass_cancel(events, *account, *market),
+            Command::MassQuote {
+                account,
+                market,
+                quotes,
+            } => self.mass_quote(events, *account, *market, quotes),
+            Command::Balances {} => self.balances(events),
+        }
+        self.seq
+    }
+
+    // -- getters --
+
+    /// Sequence number of the last input applied (0 before the first).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Timestamp of the last input applied.
+    pub fn ts_ns(&self) -> u64 {
+        self.ts_ns
+    }
+
+    /// The capacities the engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// An account's balance in minor units.
+    pub fn balance(&self, account: AccountId) -> Option<i64> {
+        self.account(account).map(|a| a.balance_minor)
+    }
+
+    /// An account's total exposure over all markets, in minor units.
+    pub fn exposure(&self, account: AccountId) -> Option<i64> {
+        self.account(account).map(|a| a.exposure_minor)
+    }
+
+    /// An account's exposure on one market, in minor units (0 without a position).
+    pub fn market_exposure(&self, account: AccountId, market: MarketId) -> Option<i64> {
+        let account_index = *self.account_index.get(&account)?;
+        let market = &self.markets[*self.market_index.get(&market)? as usize];
+        Some(
+            market
+                .position_index
+                .get(&account_index)
+                .map_or(0, |p| market.positions[*p as usize].exposure_minor),
+        )
+    }
+
+    /// An account's number of open orders.
+    pub fn open_orders(&self, account: AccountId) -> Option<u32> {
+        self.account(account).map(|a| a.open_orders)
+    }
+
+    /// A market's state.
+    pub fn market_status(&self, market: MarketId) -> Option<MarketStatus> {
+        self.market_index
+            .get(&market)
+            .map(|index| self.markets[*index as usize].status)
+    }
+
+    /// Every account id, house accounts first, then in creation order.
+    pub fn account_ids(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.accounts.iter().map(|a| a.id)
+    }
+
+    /// Sum of all balances, house accounts included.
+    pub fn total_balance_minor(&self) -> i128 {
+        self.accounts
+            .iter()
+            .map(|a| i128::from(a.balance_minor))
+            .sum()
+    }
+
+    /// Deposits minus withdrawals since the start.
+    pub fn net_deposits_minor(&self) -> i128 {
+        self.deposits_minor - self.withdrawals_minor
+    }
+
+    /// The resting levels of one side of a selection's book, best first.
+    pub fn depth(
+        &self,
+        market: MarketId,
+        selection: SelectionId,
+        resting_side: Side,
+    ) -> Vec<DepthLevel> {
+        let Some(market) = self
+            .market_index
+            .get(&market)
+            .map(|i| &self.markets[*i as usize])
+        else {
+            return Vec::new();
+        };
+        let Some(selection) = market.selection_index(selection) else {
+            return Vec::new();
+        };
+        let book = &market.books[usize::from(selection)];
+        let mut ticks = Vec::new();
+        book.for_each(&self.orders, &mut |slot| {
+            let order = &self.orders[slot];
+            if order.side == resting_side && ticks.last() != Some(&order.tick) {
+                ticks.push(order.tick);
+            }
+        });
+        if resting_side == Side::Lay {
+            ticks.reverse();
+        }
+        ticks
+            .into_iter()
+            .map(|tick| DepthLevel {
+                odds_x100: market.ladder.odds(tick),
+                stake_minor: book.level_stake(&self.orders, resting_side, tick),
+            })
+            .collect()
+    }
+
+    /// A live order.
+    pub fn order(&self, order_id: OrderId) -> Option<OrderView> {
+        let slot = *self.order_index.get(&order_id)?;
+        let order = &self.orders[slot];
+        let market = &self.markets[order.market as usize];
+        Some(OrderView {
+            order_id,
+            account: self.accounts[order.account as usize].id,
+            client_order_id: order.client_order_id,
+            market: market.id,
+            selection: market.selections[usize::from(order.selection)],
+            side: order.side,
+            odds_x100: market.ladder.odds(order.tick),
+            remaining_minor: order.remaining_minor,
+        })
+    }
+
+    /// Number of live orders in the shard.
+    pub fn live_orders(&self) -> u32 {
+        self.orders.len()
+    }
+
+    fn account(&self, account: AccountId) -> Option<&Account> {
+        self.account_index
+            .get(&account)
+            .map(|index| &self.accounts[*index as usize])
+    }
+
+    fn insert_account(
+        &mut self,
+        id: AccountId,
+        tier: Tier,
+        limits: TierLimits,
+        stp: SelfTradePrevention,
+    ) -> u32 {
+        let index = self.accounts.len() as u32;
+        self.accounts.push(Account {
+            id,
+            tier,
+            limits,
+            stp,
+            kill_switch: false,
+            balance_minor: 0,
+            exposure_minor: 0,
+            open_orders: 0,
+            orders_head: NIL,
+            orders_tail: NIL,
+        });
+        self.account_index.insert(id, index);
+        index
+    }
+}

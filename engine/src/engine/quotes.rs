@@ -1,0 +1,218 @@
+//! Mass quotes: a market maker replaces its whole set of quotes on a market at once.
+//!
+//! After a mass quote the account's quote orders on the market are exactly the legs it named.
+//! A leg whose existing quote has the same odds keeps its queue priority (its stake is lowered
+//! in place if the new stake is smaller, untouched if equal); every other existing quote is
+//! cancelled (`quote_replaced`) and every other leg enters as a new good-till-cancelled,
+//! `lapse` order, which may match. The request is validated and risk-checked as a whole before
+//! anything changes: either all of it applies or none of it does.
+
+use super::orders::Holder;
+use super::{Engine, Subject, reject};
+use crate::book::OrderBook;
+use crate::command::{CommandKind, Quote};
+use crate::event::Event;
+use crate::ladder::Tick;
+use crate::order::{NIL, Order};
+use crate::reason::{CancelReason, RejectReason};
+use crate::risk::Contribution;
+use crate::types::{AccountId, MarketId, OrderId, Persistence, Side, TimeInForce};
+
+/// One side of one selection's quote.
+#[derive(Clone, Copy, Debug)]
+struct Leg {
+    selection: u16,
+    side: Side,
+    tick: Tick,
+    stake_minor: i64,
+    /// An existing quote order this leg keeps (by slot), if any.
+    kept: Option<u32>,
+}
+
+impl<B: OrderBook> Engine<B> {
+    pub(super) fn mass_quote(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        market: MarketId,
+        quotes: &[Quote],
+    ) {
+        let subject = Subject {
+            account: Some(account),
+            market: Some(market),
+            ..Subject::default()
+        };
+        match self.plan_mass_quote(account, market, quotes) {
+            Ok((holder, legs, removed)) => self.apply_mass_quote(events, holder, &legs, &removed),
+            Err(reason) => reject(events, CommandKind::MassQuote, reason, subject),
+        }
+    }
+
+    /// Validates and risk-checks a mass quote; returns the legs to enter and the existing
+    /// quotes to cancel.
+    fn plan_mass_quote(
+        &self,
+        account: AccountId,
+        market: MarketId,
+        quotes: &[Quote],
+    ) -> Result<(Holder, Vec<Leg>, Vec<u32>), RejectReason> {
+        let account_index = self.user_account(account)?;
+        let market_index = self.open_market_index(market)?;
+        let holder = Holder {
+            account: account_index,
+            market: market_index,
+        };
+        let state = &self.markets[market_index as usize];
+        let mut legs: Vec<Leg> = Vec::with_capacity(quotes.len() * 2);
+        for (i, quote) in quotes.iter().enumerate() {
+            let selection = state
+                .selection_index(quote.selection)
+                .ok_or(RejectReason::InvalidSelection)?;
+            if quotes[..i].iter().any(|q| q.selection == quote.selection) {
+                return Err(RejectReason::InvalidQuote);
+            }
+            let sides = [
+                (Side::Back, quote.back_odds_x100, quote.back_stake_minor),
+                (Side::Lay, quote.lay_odds_x100, quote.lay_stake_minor),
+            ];
+            let mut ticks = [None; 2];
+            for (n, (side, odds, stake)) in sides.into_iter().enumerate() {
+                let (odds_x100, stake_minor) = match (odds, stake) {
+                    (None, None) => continue,
+                    (Some(odds), Some(stake)) => (odds, stake),
+                    _ => return Err(RejectReason::InvalidQuote),
+                };
+                let tick = state
+                    .ladder
+                    .tick(odds_x100)
+                    .ok_or(RejectReason::InvalidOdds)?;
+                if !self.stake_allowed(account_index, stake_minor) {
+                    return Err(RejectReason::InvalidStake);
+                }
+                ticks[n] = Some(tick);
+                legs.push(Leg {
+                    selection,
+                    side,
+                    tick,
+                    stake_minor,
+                    kept: None,
+                });
+            }
+            // A resting lay at or above a resting back of the same selection would be crossed.
+            if let [Some(back), Some(lay)] = ticks
+                && lay >= back
+            {
+                return Err(RejectReason::InvalidQuote);
+            }
+        }
+
+        // Match existing quotes to legs; the rest are cancelled.
+        let mut removed = Vec::new();
+        let mut slot = self.accounts[account_index as usize].orders_head;
+        while slot != NIL {
+            let order = &self.orders[slot];
+            if order.quote && order.market == market_index {
+                let keeper = legs.iter_mut().find(|leg| {
+                    leg.selection == order.selection
+                        && leg.side == order.side
+                        && leg.tick == order.tick
+                        && leg.stake_minor <= order.remaining_minor
+                });
+                match keeper {
+                    Some(leg) => leg.kept = Some(slot),
+                    None => removed.push(slot),
+                }
+            }
+            slot = order.account_next;
+        }
+
+        let added = legs.iter().filter(|leg| leg.kept.is_none()).count() as u32;
+        let removed_count = removed.len() as u32;
+        self.can_add_orders(account_index, added.saturating_sub(removed_count))?;
+
+        let ladder = state.ladder;
+        self.check_exposure(holder, |position, places| {
+            let mut after = position.clone();
+            for &slot in &removed {
+                let order = &self.orders[slot];
+                let old = Contribution::unmatched(
+                    order.side,
+                    ladder.odds(order.tick),
+                    order.remaining_minor,
+                );
+                after.add(usize::from(order.selection), old, -1);
+            }
+            for leg in &legs {
+                let odds_x100 = ladder.odds(leg.tick);
+                let (selection, delta) = match leg.kept {
+                    Some(slot) => {
+                        let cut = self.orders[slot].remaining_minor - leg.stake_minor;
+                        (
+                            leg.selection,
+                            Contribution::unmatched(leg.side, odds_x100, cut),
+                        )
+                    }
+                    None => {
+                        let new = Contribution::unmatched(leg.side, odds_x100, leg.stake_minor);
+                        after.add(usize::from(leg.selection), new, 1);
+                        continue;
+                    }
+                };
+                after.add(usize::from(selection), delta, -1);
+            }
+            after.exposure(places)
+        })?;
+        Ok((holder, legs, removed))
+    }
+
+    fn apply_mass_quote(
+        &mut self,
+        events: &mut Vec<Event>,
+        holder: Holder,
+        legs: &[Leg],
+        removed: &[u32],
+    ) {
+        for &slot in removed {
+            self.cancel_resting(events, slot, CancelReason::QuoteReplaced);
+        }
+        for leg in legs {
+            if let Some(slot) = leg.kept
+                && leg.stake_minor < self.orders[slot].remaining_minor
+            {
+                self.reduce_order(events, slot, leg.stake_minor);
+            }
+        }
+        let account_id = self.accounts[holder.account as usize].id;
+        for leg in legs.iter().filter(|leg| leg.kept.is_none()) {
+            let market = &self.markets[holder.market as usize];
+            let order_id = OrderId(self.next_order_id);
+            self.next_order_id += 1;
+            events.push(Event::OrderAccepted {
+                order_id,
+                account: account_id,
+                client_order_id: 0,
+                market: market.id,
+                selection: market.selections[usize::from(leg.selection)],
+                side: leg.side,
+                odds_x100: market.ladder.odds(leg.tick),
+                stake_minor: leg.stake_minor,
+                tif: TimeInForce::Gtc,
+                persistence: Persistence::Lapse,
+                quote: true,
+            });
+            let order = Order::new(
+                order_id,
+                0,
+                holder.account,
+                holder.market,
+                leg.selection,
+                leg.side,
+                leg.tick,
+                leg.stake_minor,
+                Persistence::Lapse,
+                true,
+            );
+            self.enter_order(events, order, TimeInForce::Gtc);
+        }
+    }
+}

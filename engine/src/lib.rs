@@ -1,0 +1,59 @@
+//! # oddsmatch-engine
+//!
+//! The deterministic core of oddsmatch: order books, risk, the ledger and settlement for
+//! exchange markets, as a pure state machine `apply(input) -> events`.
+//!
+//! **The engine does no I/O.** It owns no threads, sockets, files or clocks; time arrives
+//! inside each [`Input`]. **Money and odds are integers**: minor units (`i64`) and decimal
+//! odds times 100 (`u32`) on a [`LadderKind`]. **Nothing iterates a map whose order can vary**,
+//! so the same inputs give the same events and the same [`Engine::state_hash`] everywhere.
+//!
+//! The rules it implements are written down in `docs/market-rules.md`.
+//!
+//! ```
+//! use oddsmatch_engine::{Command, Engine, EngineConfig, Input, AccountId};
+//!
+//! let mut engine: Engine = Engine::new(EngineConfig::small());
+//! let mut events = Vec::new();
+//! let create = Command::CreateAccount {
+//!     account: AccountId(1),
+//!     tier: Default::default(),
+//!     min_stake_minor: None,
+//!     max_stake_minor: None,
+//!     max_market_exposure_minor: None,
+//!     max_open_orders: None,
+//!     stp: Default::default(),
+//! };
+//! engine.apply(&Input { ts_ns: 1, command: create }, &mut events);
+//! assert_eq!(engine.balance(AccountId(1)), Some(0));
+//! engine.validate().unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod book;
+mod command;
+mod config;
+mod engine;
+mod event;
+mod hash;
+mod ladder;
+mod order;
+mod reason;
+mod recent;
+mod risk;
+mod types;
+
+pub use command::{Command, CommandKind, Input, Quote};
+pub use config::{EngineConfig, MAX_AMOUNT_MINOR, MAX_SELECTIONS, TierLimits};
+pub use engine::{DepthLevel, Engine, OrderView};
+pub use event::{Event, MAX_PLACES, PostingKind, Winners};
+pub use hash::StateHasher;
+pub use ladder::{LadderKind, Tick};
+pub use order::{NIL, Order, OrderSlab};
+pub use reason::{CancelReason, RejectReason};
+pub use risk::{Contribution, Position, exposure_minor, floor_minor};
+pub use types::{
+    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Persistence, SelectionId,
+    SelfTradePrevention, Side, Tier, TimeInForce,
+};

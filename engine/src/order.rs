@@ -1,0 +1,159 @@
+//! Live orders, kept in a slab that is sized once at start.
+//!
+//! An order lives in a slot from acceptance until it is fully matched or cancelled. Slots are
+//! reused through a free list, so the steady state allocates nothing. The `prev`/`next` links
+//! are free for a book's own use (the ladder book threads its price-level queues through them);
+//! the `account_*` links thread each account's list of open orders.
+
+use crate::ladder::Tick;
+use crate::types::{OrderId, Persistence, Side};
+
+/// The "no slot" link value.
+pub const NIL: u32 = u32::MAX;
+
+/// One live order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    /// The engine's id.
+    pub id: OrderId,
+    /// The owner's id for it.
+    pub client_order_id: u64,
+    /// Index of the owning account in the engine's account table.
+    pub account: u32,
+    /// Index of the market in the engine's market table.
+    pub market: u32,
+    /// Index of the selection within its market.
+    pub selection: u16,
+    /// Back or lay.
+    pub side: Side,
+    /// Price tick on the market's ladder.
+    pub tick: Tick,
+    /// Unmatched stake in minor units; positive while the order rests.
+    pub remaining_minor: i64,
+    /// Lapse or persist.
+    pub persistence: Persistence,
+    /// Whether a mass quote owns it.
+    pub quote: bool,
+    /// Whether it must never take liquidity (checked again on replace).
+    pub post_only: bool,
+    /// Previous order in the book's queue (book-private).
+    pub prev: u32,
+    /// Next order in the book's queue, or the next free slot (book-private).
+    pub next: u32,
+    /// Previous open order of the same account.
+    pub account_prev: u32,
+    /// Next open order of the same account.
+    pub account_next: u32,
+}
+
+impl Order {
+    /// A fresh order with no links.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: OrderId,
+        client_order_id: u64,
+        account: u32,
+        market: u32,
+        selection: u16,
+        side: Side,
+        tick: Tick,
+        remaining_minor: i64,
+        persistence: Persistence,
+        quote: bool,
+    ) -> Order {
+        Order {
+            id,
+            client_order_id,
+            account,
+            market,
+            selection,
+            side,
+            tick,
+            remaining_minor,
+            persistence,
+            quote,
+            post_only: false,
+            prev: NIL,
+            next: NIL,
+            account_prev: NIL,
+            account_next: NIL,
+        }
+    }
+}
+
+/// Fixed-capacity storage for live orders.
+#[derive(Clone, Debug)]
+pub struct OrderSlab {
+    slots: Vec<Order>,
+    capacity: u32,
+    free_head: u32,
+    live: u32,
+}
+
+impl OrderSlab {
+    /// Reserves room for `capacity` orders up front.
+    pub fn with_capacity(capacity: u32) -> OrderSlab {
+        assert!(capacity < NIL);
+        OrderSlab {
+            slots: Vec::with_capacity(capacity as usize),
+            capacity,
+            free_head: NIL,
+            live: 0,
+        }
+    }
+
+    /// Stores an order; `None` when the slab is full.
+    pub fn insert(&mut self, order: Order) -> Option<u32> {
+        let slot = if self.free_head != NIL {
+            let slot = self.free_head;
+            self.free_head = self.slots[slot as usize].next;
+            self.slots[slot as usize] = order;
+            slot
+        } else if (self.slots.len() as u32) < self.capacity {
+            self.slots.push(order);
+            self.slots.len() as u32 - 1
+        } else {
+            return None;
+        };
+        self.live += 1;
+        Some(slot)
+    }
+
+    /// Frees a slot. The order must be unlinked from its book and its account's list.
+    pub fn remove(&mut self, slot: u32) {
+        debug_assert!(self.live > 0);
+        let order = &mut self.slots[slot as usize];
+        order.remaining_minor = 0;
+        order.next = self.free_head;
+        self.free_head = slot;
+        self.live -= 1;
+    }
+
+    /// Whether another order fits.
+    pub fn is_full(&self) -> bool {
+        self.live == self.capacity
+    }
+
+    /// Number of live orders.
+    pub fn len(&self) -> u32 {
+        self.live
+    }
+
+    /// Whether no order is live.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
+
+impl std::ops::Index<u32> for OrderSlab {
+    type Output = Order;
+    fn index(&self, slot: u32) -> &Order {
+        &self.slots[slot as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for OrderSlab {
+    fn index_mut(&mut self, slot: u32) -> &mut Order {
+        &mut self.slots[slot as usize]
+    }
+}

@@ -1,0 +1,39 @@
+//! `oddsmatch`: the one command that runs, drives and measures oddsmatch.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod sim;
+
+/// A low-latency matching and odds engine for betting exchanges, pools and prediction markets.
+#[derive(Debug, Parser)]
+#[command(name = "oddsmatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run a file of JSON commands through the engine and print the events.
+    Sim(sim::SimArgs),
+    /// Run a benchmark.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Commands::Sim(args) => sim::run(&args),
+        Commands::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("oddsmatch: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
