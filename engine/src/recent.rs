@@ -18,13 +18,16 @@ pub struct RecentKeys<K, V> {
 }
 
 impl<K: Copy + Eq + Hash, V: Copy> RecentKeys<K, V> {
-    /// An empty window. Memory grows with use up to `capacity` entries.
+    /// An empty window with room for `capacity` entries reserved up front, so that inserting
+    /// never reallocates (a rehash of a large table would stall the shard).
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0);
+        let mut values = FxHashMap::default();
+        values.reserve(capacity + 1);
         RecentKeys {
             capacity,
-            order: VecDeque::new(),
-            values: FxHashMap::default(),
+            order: VecDeque::with_capacity(capacity),
+            values,
         }
     }
 

@@ -61,6 +61,17 @@ impl Contribution {
     }
 }
 
+impl std::ops::Sub for Contribution {
+    type Output = Contribution;
+
+    fn sub(self, other: Contribution) -> Contribution {
+        Contribution {
+            win: self.win - other.win,
+            lose: self.lose - other.lose,
+        }
+    }
+}
+
 /// One account's position on one market.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {

@@ -324,18 +324,11 @@ impl<B: OrderBook> Engine<B> {
                 account: order.account,
                 market: order.market,
             };
-            self.adjust_position(
-                holder,
-                order.selection,
-                Contribution::unmatched(order.side, own_odds, stake_minor),
-                -1,
-            );
-            self.adjust_position(
-                holder,
-                order.selection,
-                Contribution::matched(order.side, trade_odds, stake_minor),
-                1,
-            );
+            // The matched stake stops counting as unmatched at the order's own odds and counts
+            // as matched at the trade's odds.
+            let unmatched = Contribution::unmatched(order.side, own_odds, stake_minor);
+            let matched = Contribution::matched(order.side, trade_odds, stake_minor);
+            self.adjust_position(holder, order.selection, matched - unmatched, 1);
         }
         self.orders[taker].remaining_minor -= stake_minor;
         events.push(Event::Trade {
@@ -505,10 +498,7 @@ impl<B: OrderBook> Engine<B> {
         let old =
             Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor);
         let new = Contribution::unmatched(order.side, odds_x100, stake_minor);
-        let delta = Contribution {
-            win: new.win - old.win,
-            lose: new.lose - old.lose,
-        };
+        let delta = new - old;
         if let Err(reason) = self.check_exposure(holder, |position, places| {
             position.exposure_with(places, usize::from(order.selection), delta)
         }) {

@@ -113,7 +113,8 @@ impl<B: OrderBook> Engine<B> {
             let order = &self.orders[slot];
             if order.quote && order.market == market_index {
                 let keeper = legs.iter_mut().find(|leg| {
-                    leg.selection == order.selection
+                    leg.kept.is_none()
+                        && leg.selection == order.selection
                         && leg.side == order.side
                         && leg.tick == order.tick
                         && leg.stake_minor <= order.remaining_minor
