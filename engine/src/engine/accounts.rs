@@ -46,8 +46,7 @@ impl<B: OrderBook> Engine<B> {
         let valid = 1 <= limits.min_stake_minor
             && limits.min_stake_minor <= limits.max_stake_minor
             && limits.max_stake_minor <= MAX_AMOUNT_MINOR
-            && (0..=MAX_AMOUNT_MINOR).contains(&limits.max_market_exposure_minor)
-            && limits.max_open_orders <= self.config.max_orders;
+            && (0..=MAX_AMOUNT_MINOR).contains(&limits.max_market_exposure_minor);
         if !valid {
             return reject(events, command, RejectReason::InvalidLimits, subject);
         }

@@ -1,7 +1,7 @@
 //! Orders: placement with risk checks, matching, cancels, replaces, mass cancels.
 //!
 //! Checks run in a fixed order, so that the reason a command is refused is deterministic:
-//! account, market and its state, selection, odds, stake, client order id, kill switch, open
+//! account, client order id, market and its state, selection, odds, stake, kill switch, open
 //! orders, capacity, exposure, then post-only and fill-or-kill.
 
 use super::{Engine, Subject, reject};
@@ -48,6 +48,23 @@ impl<B: OrderBook> Engine<B> {
             client_order_id: Some(new.client_order_id),
             order_id: None,
         };
+        // A repeat is answered with the original order before anything else is looked at, so
+        // that a client retrying after a timeout learns its order exists even if the market
+        // has since been suspended.
+        if let Ok(account) = self.user_account(new.account)
+            && let Some(original) = self.client_order_ids.get(&(account, new.client_order_id))
+        {
+            let subject = Subject {
+                order_id: Some(original),
+                ..subject
+            };
+            return reject(
+                events,
+                command,
+                RejectReason::DuplicateClientOrderId,
+                subject,
+            );
+        }
         let (account, market, selection) =
             match self.order_target(new.account, new.market, new.selection) {
                 Ok(target) => target,
@@ -59,18 +76,6 @@ impl<B: OrderBook> Engine<B> {
         };
         if !self.stake_allowed(account, new.stake_minor) {
             return reject(events, command, RejectReason::InvalidStake, subject);
-        }
-        if let Some(original) = self.client_order_ids.get(&(account, new.client_order_id)) {
-            let subject = Subject {
-                order_id: Some(original),
-                ..subject
-            };
-            return reject(
-                events,
-                command,
-                RejectReason::DuplicateClientOrderId,
-                subject,
-            );
         }
         if let Err(reason) = self.can_add_orders(account, 1) {
             return reject(events, command, reason, subject);
