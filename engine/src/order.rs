@@ -36,6 +36,8 @@ pub struct Order {
     pub quote: bool,
     /// Whether it must never take liquidity (checked again on replace).
     pub post_only: bool,
+    /// Index of the owner's position in its market (set when the order enters).
+    pub position: u32,
     /// Previous order in the book's queue (book-private).
     pub prev: u32,
     /// Next order in the book's queue, or the next free slot (book-private).
@@ -44,6 +46,10 @@ pub struct Order {
     pub account_prev: u32,
     /// Next open order of the same account.
     pub account_next: u32,
+    /// Previous open order of the same account on the same market.
+    pub position_prev: u32,
+    /// Next open order of the same account on the same market.
+    pub position_next: u32,
 }
 
 impl Order {
@@ -73,10 +79,13 @@ impl Order {
             persistence,
             quote,
             post_only: false,
+            position: NIL,
             prev: NIL,
             next: NIL,
             account_prev: NIL,
             account_next: NIL,
+            position_prev: NIL,
+            position_next: NIL,
         }
     }
 }

@@ -72,6 +72,17 @@ impl std::ops::Sub for Contribution {
     }
 }
 
+impl std::ops::Neg for Contribution {
+    type Output = Contribution;
+
+    fn neg(self) -> Contribution {
+        Contribution {
+            win: -self.win,
+            lose: -self.lose,
+        }
+    }
+}
+
 /// One account's position on one market.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
@@ -83,6 +94,10 @@ pub struct Position {
     pub lose: Box<[i128]>,
     /// The exposure these imply, in minor units (cached; see [`exposure_minor`]).
     pub exposure_minor: i64,
+    /// First and last slot of the account's open orders on this market, oldest first.
+    pub orders_head: u32,
+    /// See `orders_head`.
+    pub orders_tail: u32,
 }
 
 impl Position {
@@ -93,14 +108,16 @@ impl Position {
             win: vec![0; selections].into_boxed_slice(),
             lose: vec![0; selections].into_boxed_slice(),
             exposure_minor: 0,
+            orders_head: crate::order::NIL,
+            orders_tail: crate::order::NIL,
         }
     }
 
-    /// Adds (or with `sign = -1` removes) a contribution to a selection.
+    /// Adds a contribution to a selection (a negated one removes it).
     #[inline]
-    pub fn add(&mut self, selection: usize, contribution: Contribution, sign: i128) {
-        self.win[selection] += sign * contribution.win;
-        self.lose[selection] += sign * contribution.lose;
+    pub fn add(&mut self, selection: usize, contribution: Contribution) {
+        self.win[selection] += contribution.win;
+        self.lose[selection] += contribution.lose;
     }
 
     /// The exposure after adding `extra` to `selection`, without changing anything.
@@ -152,11 +169,14 @@ fn exposure_by(
         (0..selections).map(|s| win(s).min(lose(s))).sum()
     };
     if worst >= 0 {
-        0
-    } else {
-        // Round the loss up to a whole minor unit.
-        let loss = -worst;
-        i64::try_from((loss + 99) / 100).expect("exposure bounded by stake limits")
+        return 0;
+    }
+    // Round the loss up to a whole minor unit; 64-bit division when it fits, which is always
+    // in practice (128-bit division is a slow library call).
+    let loss = -worst;
+    match u64::try_from(loss) {
+        Ok(loss) if loss < u64::MAX - 99 => ((loss + 99) / 100) as i64,
+        _ => i64::try_from((loss + 99) / 100).expect("exposure bounded by stake limits"),
     }
 }
 
@@ -205,8 +225,8 @@ mod tests {
     fn single_winner_exposure_takes_the_worst_outcome() {
         // Back selection 0 for 10 at 3.00 (matched) and lay selection 1 for 10 at 2.00.
         let mut position = Position::new(0, 3);
-        position.add(0, Contribution::matched(Side::Back, 300, 10), 1);
-        position.add(1, Contribution::matched(Side::Lay, 200, 10), 1);
+        position.add(0, Contribution::matched(Side::Back, 300, 10));
+        position.add(1, Contribution::matched(Side::Lay, 200, 10));
         // Outcomes: 0 wins: +2000 +1000 = +3000; 1 wins: -1000 -1000 = -2000; 2 wins: 0.
         assert_eq!(position.exposure(1), 20);
         // Independent worst cases: min(2000,-1000) + min(-1000,1000) + 0 = -2000.
@@ -217,7 +237,7 @@ mod tests {
     fn exposure_rounds_up_and_results_round_down() {
         let mut position = Position::new(0, 2);
         // Lay at 1.01 for 1: liability 0.01 minor units, rounded up to 1.
-        position.add(0, Contribution::unmatched(Side::Lay, 101, 1), 1);
+        position.add(0, Contribution::unmatched(Side::Lay, 101, 1));
         assert_eq!(position.exposure(1), 1);
         assert_eq!(floor_minor(-1), -1);
         assert_eq!(floor_minor(199), 1);

@@ -167,7 +167,9 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
-    /// Cancels an account's open orders, oldest first, on one market or everywhere.
+    /// Cancels an account's open orders, oldest first, on one market or everywhere. On one
+    /// market it walks only that market's orders of the account, however many markets the
+    /// account trades.
     pub(super) fn cancel_account_orders(
         &mut self,
         events: &mut Vec<Event>,
@@ -175,12 +177,24 @@ impl<B: OrderBook> Engine<B> {
         market: Option<u32>,
         reason: CancelReason,
     ) {
-        let mut slot = self.accounts[account as usize].orders_head;
-        while slot != NIL {
-            let next = self.orders[slot].account_next;
-            if market.is_none_or(|m| self.orders[slot].market == m) {
-                self.cancel_resting(events, slot, reason);
+        let mut slot = match market {
+            None => self.accounts[account as usize].orders_head,
+            Some(market) => {
+                let market = &self.markets[market as usize];
+                match market.position_index.get(&account) {
+                    Some(position) => market.positions[*position as usize].orders_head,
+                    None => NIL,
+                }
             }
+        };
+        while slot != NIL {
+            let order = &self.orders[slot];
+            let next = if market.is_none() {
+                order.account_next
+            } else {
+                order.position_next
+            };
+            self.cancel_resting(events, slot, reason);
             slot = next;
         }
     }
@@ -222,6 +236,38 @@ impl<B: OrderBook> Engine<B> {
             account.orders_tail = order.account_prev;
         } else {
             self.orders[order.account_next].account_prev = order.account_prev;
+        }
+    }
+
+    /// Links a new open order at the tail of its position's list (its account's orders on its
+    /// market).
+    pub(super) fn link_position_order(&mut self, slot: u32) {
+        let order = self.orders[slot];
+        let position = &mut self.markets[order.market as usize].positions[order.position as usize];
+        let tail = position.orders_tail;
+        position.orders_tail = slot;
+        if tail == NIL {
+            position.orders_head = slot;
+        } else {
+            self.orders[tail].position_next = slot;
+        }
+        self.orders[slot].position_prev = tail;
+        self.orders[slot].position_next = NIL;
+    }
+
+    /// Unlinks an order from its position's list.
+    pub(super) fn unlink_position_order(&mut self, slot: u32) {
+        let order = self.orders[slot];
+        let position = &mut self.markets[order.market as usize].positions[order.position as usize];
+        if order.position_prev == NIL {
+            position.orders_head = order.position_next;
+        } else {
+            self.orders[order.position_prev].position_next = order.position_next;
+        }
+        if order.position_next == NIL {
+            position.orders_tail = order.position_prev;
+        } else {
+            self.orders[order.position_next].position_prev = order.position_prev;
         }
     }
 }

@@ -134,6 +134,29 @@ impl<B: OrderBook> Engine<B> {
             let mut matched_win = vec![0i128; selections];
             let mut matched_lose = vec![0i128; selections];
             for (p, position) in market.positions.iter().enumerate() {
+                let mut slot = position.orders_head;
+                let mut previous = NIL;
+                while slot != NIL {
+                    let order = &self.orders[slot];
+                    if order.market as usize != market_index
+                        || order.account != position.account
+                        || order.position as usize != p
+                        || order.position_prev != previous
+                    {
+                        return Err(format!(
+                            "market {}: order {} is on the wrong position list",
+                            market.id.0, order.id.0
+                        ));
+                    }
+                    previous = slot;
+                    slot = order.position_next;
+                }
+                if previous != position.orders_tail {
+                    return Err(format!(
+                        "market {}: a position list has a wrong tail",
+                        market.id.0
+                    ));
+                }
                 let expected = exposure_minor(market.places, &position.win, &position.lose);
                 if expected != position.exposure_minor {
                     return Err(format!(

@@ -173,9 +173,6 @@ impl<B: OrderBook> Engine<B> {
             steps: Vec::with_capacity(1_024),
             config,
         };
-        engine
-            .order_index
-            .reserve(engine.config.max_orders as usize);
         for id in [AccountId::HOUSE_ROUNDING, AccountId::HOUSE_COMMISSION] {
             engine.insert_account(
                 id,

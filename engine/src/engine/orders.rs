@@ -215,35 +215,30 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// The holder's position index on its market, created flat on first use.
-    fn position_index(&mut self, holder: Holder) -> usize {
+    fn position_index(&mut self, holder: Holder) -> u32 {
         let market = &mut self.markets[holder.market as usize];
         if let Some(index) = market.position_index.get(&holder.account) {
-            return *index as usize;
+            return *index;
         }
-        let index = market.positions.len();
+        let index = market.positions.len() as u32;
         market
             .positions
             .push(Position::new(holder.account, market.selections.len()));
-        market.position_index.insert(holder.account, index as u32);
+        market.position_index.insert(holder.account, index);
         index
     }
 
-    /// Adds (`sign = 1`) or removes (`sign = -1`) a contribution and refreshes exposures.
-    pub(super) fn adjust_position(
-        &mut self,
-        holder: Holder,
-        selection: u16,
-        contribution: Contribution,
-        sign: i128,
-    ) {
-        let index = self.position_index(holder);
-        let market = &mut self.markets[holder.market as usize];
+    /// Adds a contribution (a negated one removes it) to the position of the order in `slot`
+    /// and refreshes the position's and the account's exposure.
+    pub(super) fn adjust_position(&mut self, slot: u32, contribution: Contribution) {
+        let order = &self.orders[slot];
+        let market = &mut self.markets[order.market as usize];
         let places = market.places;
-        let position = &mut market.positions[index];
-        position.add(usize::from(selection), contribution, sign);
+        let position = &mut market.positions[order.position as usize];
+        position.add(usize::from(order.selection), contribution);
         let before = position.exposure_minor;
         position.exposure_minor = position.exposure(places);
-        self.accounts[holder.account as usize].exposure_minor += position.exposure_minor - before;
+        self.accounts[order.account as usize].exposure_minor += position.exposure_minor - before;
     }
 
     /// Stores an accepted order, books its unmatched exposure, matches it and rests or
@@ -254,17 +249,17 @@ impl<B: OrderBook> Engine<B> {
             .insert(order)
             .expect("capacity was checked before acceptance");
         self.order_index.insert(order.id, slot);
-        self.link_account_order(slot);
         let holder = Holder {
             account: order.account,
             market: order.market,
         };
+        self.orders[slot].position = self.position_index(holder);
+        self.link_account_order(slot);
+        self.link_position_order(slot);
         let odds_x100 = self.markets[order.market as usize].ladder.odds(order.tick);
         self.adjust_position(
-            holder,
-            order.selection,
+            slot,
             Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
-            1,
         );
         self.match_and_rest(events, slot, tif);
     }
@@ -324,16 +319,15 @@ impl<B: OrderBook> Engine<B> {
             market.id,
             market.selections[usize::from(taker_order.selection)],
         );
-        for (order, own_odds) in [(maker_order, trade_odds), (taker_order, taker_odds)] {
-            let holder = Holder {
-                account: order.account,
-                market: order.market,
-            };
+        for (slot, order, own_odds) in [
+            (maker, maker_order, trade_odds),
+            (taker, taker_order, taker_odds),
+        ] {
             // The matched stake stops counting as unmatched at the order's own odds and counts
             // as matched at the trade's odds.
             let unmatched = Contribution::unmatched(order.side, own_odds, stake_minor);
             let matched = Contribution::matched(order.side, trade_odds, stake_minor);
-            self.adjust_position(holder, order.selection, matched - unmatched, 1);
+            self.adjust_position(slot, matched - unmatched);
         }
         self.orders[taker].remaining_minor -= stake_minor;
         events.push(Event::Trade {
@@ -385,15 +379,9 @@ impl<B: OrderBook> Engine<B> {
             stake_minor: order.remaining_minor,
             reason,
         });
-        let holder = Holder {
-            account: order.account,
-            market: order.market,
-        };
         self.adjust_position(
-            holder,
-            order.selection,
-            Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
-            -1,
+            slot,
+            -Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
         );
         self.release(slot);
     }
@@ -401,6 +389,7 @@ impl<B: OrderBook> Engine<B> {
     /// Forgets an order that has left its book.
     fn release(&mut self, slot: u32) {
         self.unlink_account_order(slot);
+        self.unlink_position_order(slot);
         self.order_index.remove(&self.orders[slot].id);
         self.orders.remove(slot);
     }
@@ -523,17 +512,8 @@ impl<B: OrderBook> Engine<B> {
         let odds_x100 = market.ladder.odds(order.tick);
         market.books[usize::from(order.selection)].reduce(&mut self.orders, slot, stake_minor);
         self.push_replaced(events, slot, true);
-        let holder = Holder {
-            account: order.account,
-            market: order.market,
-        };
         let cut = order.remaining_minor - stake_minor;
-        self.adjust_position(
-            holder,
-            order.selection,
-            Contribution::unmatched(order.side, odds_x100, cut),
-            -1,
-        );
+        self.adjust_position(slot, -Contribution::unmatched(order.side, odds_x100, cut));
     }
 
     /// Moves an order to a new tick and stake at the back of the queue; it may match.
@@ -542,25 +522,12 @@ impl<B: OrderBook> Engine<B> {
         let market = &mut self.markets[order.market as usize];
         let ladder = market.ladder;
         market.books[usize::from(order.selection)].remove(&mut self.orders, slot);
-        let holder = Holder {
-            account: order.account,
-            market: order.market,
-        };
-        let selection = order.selection;
-        self.adjust_position(
-            holder,
-            selection,
-            Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor),
-            -1,
-        );
+        let old =
+            Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor);
+        let new = Contribution::unmatched(order.side, ladder.odds(tick), stake_minor);
         self.orders[slot].tick = tick;
         self.orders[slot].remaining_minor = stake_minor;
-        self.adjust_position(
-            holder,
-            selection,
-            Contribution::unmatched(order.side, ladder.odds(tick), stake_minor),
-            1,
-        );
+        self.adjust_position(slot, new - old);
         self.push_replaced(events, slot, false);
         self.match_and_rest(events, slot, TimeInForce::Gtc);
     }

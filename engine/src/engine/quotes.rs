@@ -141,7 +141,7 @@ impl<B: OrderBook> Engine<B> {
                     ladder.odds(order.tick),
                     order.remaining_minor,
                 );
-                after.add(usize::from(order.selection), old, -1);
+                after.add(usize::from(order.selection), -old);
             }
             for leg in &legs {
                 let odds_x100 = ladder.odds(leg.tick);
@@ -155,11 +155,11 @@ impl<B: OrderBook> Engine<B> {
                     }
                     None => {
                         let new = Contribution::unmatched(leg.side, odds_x100, leg.stake_minor);
-                        after.add(usize::from(leg.selection), new, 1);
+                        after.add(usize::from(leg.selection), new);
                         continue;
                     }
                 };
-                after.add(usize::from(selection), delta, -1);
+                after.add(usize::from(selection), -delta);
             }
             after.exposure(places)
         })?;
