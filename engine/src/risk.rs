@@ -175,7 +175,7 @@ fn exposure_by(
     // in practice (128-bit division is a slow library call).
     let loss = -worst;
     match u64::try_from(loss) {
-        Ok(loss) if loss < u64::MAX - 99 => ((loss + 99) / 100) as i64,
+        Ok(loss) if loss < u64::MAX - 99 => loss.div_ceil(100) as i64,
         _ => i64::try_from((loss + 99) / 100).expect("exposure bounded by stake limits"),
     }
 }
