@@ -90,6 +90,57 @@ impl Order {
     }
 }
 
+/// The two ends of an intrusive list of orders, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderList {
+    /// The oldest order's slot, or [`NIL`].
+    pub head: u32,
+    /// The newest order's slot, or [`NIL`].
+    pub tail: u32,
+}
+
+impl OrderList {
+    /// A list with no order.
+    pub const EMPTY: OrderList = OrderList {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+/// The lists an order is threaded on besides its book queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Thread {
+    /// Every open order of one account.
+    Account,
+    /// The open orders of one account on one market (its position's orders).
+    Position,
+}
+
+impl Order {
+    /// The previous order on `thread`, or [`NIL`].
+    pub fn prev_in(&self, thread: Thread) -> u32 {
+        match thread {
+            Thread::Account => self.account_prev,
+            Thread::Position => self.position_prev,
+        }
+    }
+
+    /// The next order on `thread`, or [`NIL`].
+    pub fn next_in(&self, thread: Thread) -> u32 {
+        match thread {
+            Thread::Account => self.account_next,
+            Thread::Position => self.position_next,
+        }
+    }
+
+    fn links_mut(&mut self, thread: Thread) -> (&mut u32, &mut u32) {
+        match thread {
+            Thread::Account => (&mut self.account_prev, &mut self.account_next),
+            Thread::Position => (&mut self.position_prev, &mut self.position_next),
+        }
+    }
+}
+
 /// Fixed-capacity storage for live orders.
 #[derive(Clone, Debug)]
 pub struct OrderSlab {
@@ -164,5 +215,36 @@ impl std::ops::Index<u32> for OrderSlab {
 impl std::ops::IndexMut<u32> for OrderSlab {
     fn index_mut(&mut self, slot: u32) -> &mut Order {
         &mut self.slots[slot as usize]
+    }
+}
+
+impl OrderSlab {
+    /// Appends the order in `slot` to `list` along `thread`.
+    pub fn push_back(&mut self, list: &mut OrderList, thread: Thread, slot: u32) {
+        let tail = list.tail;
+        if tail == NIL {
+            list.head = slot;
+        } else {
+            *self[tail].links_mut(thread).1 = slot;
+        }
+        list.tail = slot;
+        let (prev, next) = self[slot].links_mut(thread);
+        *prev = tail;
+        *next = NIL;
+    }
+
+    /// Takes the order in `slot` out of `list` along `thread`.
+    pub fn unlink(&mut self, list: &mut OrderList, thread: Thread, slot: u32) {
+        let (prev, next) = (self[slot].prev_in(thread), self[slot].next_in(thread));
+        if prev == NIL {
+            list.head = next;
+        } else {
+            *self[prev].links_mut(thread).1 = next;
+        }
+        if next == NIL {
+            list.tail = prev;
+        } else {
+            *self[next].links_mut(thread).0 = prev;
+        }
     }
 }

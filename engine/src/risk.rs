@@ -94,10 +94,8 @@ pub struct Position {
     pub lose: Box<[i128]>,
     /// The exposure these imply, in minor units (cached; see [`exposure_minor`]).
     pub exposure_minor: i64,
-    /// First and last slot of the account's open orders on this market, oldest first.
-    pub orders_head: u32,
-    /// See `orders_head`.
-    pub orders_tail: u32,
+    /// The account's open orders on this market, oldest first.
+    pub orders: crate::order::OrderList,
 }
 
 impl Position {
@@ -108,8 +106,7 @@ impl Position {
             win: vec![0; selections].into_boxed_slice(),
             lose: vec![0; selections].into_boxed_slice(),
             exposure_minor: 0,
-            orders_head: crate::order::NIL,
-            orders_tail: crate::order::NIL,
+            orders: crate::order::OrderList::EMPTY,
         }
     }
 

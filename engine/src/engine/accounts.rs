@@ -5,7 +5,7 @@ use crate::book::OrderBook;
 use crate::command::CommandKind;
 use crate::config::{MAX_AMOUNT_MINOR, TierLimits};
 use crate::event::{Event, PostingKind};
-use crate::order::NIL;
+use crate::order::{NIL, Thread};
 use crate::reason::{CancelReason, RejectReason};
 use crate::types::{AccountId, SelfTradePrevention, Tier};
 
@@ -177,23 +177,19 @@ impl<B: OrderBook> Engine<B> {
         market: Option<u32>,
         reason: CancelReason,
     ) {
-        let mut slot = match market {
-            None => self.accounts[account as usize].orders_head,
+        let (thread, mut slot) = match market {
+            None => (Thread::Account, self.accounts[account as usize].orders.head),
             Some(market) => {
                 let market = &self.markets[market as usize];
-                match market.position_index.get(&account) {
-                    Some(position) => market.positions[*position as usize].orders_head,
-                    None => NIL,
-                }
+                let head = market
+                    .position_index
+                    .get(&account)
+                    .map_or(NIL, |p| market.positions[*p as usize].orders.head);
+                (Thread::Position, head)
             }
         };
         while slot != NIL {
-            let order = &self.orders[slot];
-            let next = if market.is_none() {
-                order.account_next
-            } else {
-                order.position_next
-            };
+            let next = self.orders[slot].next_in(thread);
             self.cancel_resting(events, slot, reason);
             slot = next;
         }
@@ -210,64 +206,33 @@ impl<B: OrderBook> Engine<B> {
     /// Links a new open order at the tail of its account's list.
     pub(super) fn link_account_order(&mut self, slot: u32) {
         let account = &mut self.accounts[self.orders[slot].account as usize];
-        let tail = account.orders_tail;
-        account.orders_tail = slot;
-        if tail == NIL {
-            account.orders_head = slot;
-        } else {
-            self.orders[tail].account_next = slot;
-        }
+        self.orders
+            .push_back(&mut account.orders, Thread::Account, slot);
         account.open_orders += 1;
-        self.orders[slot].account_prev = tail;
-        self.orders[slot].account_next = NIL;
     }
 
     /// Unlinks an order from its account's list.
     pub(super) fn unlink_account_order(&mut self, slot: u32) {
-        let order = self.orders[slot];
-        let account = &mut self.accounts[order.account as usize];
+        let account = &mut self.accounts[self.orders[slot].account as usize];
+        self.orders
+            .unlink(&mut account.orders, Thread::Account, slot);
         account.open_orders -= 1;
-        if order.account_prev == NIL {
-            account.orders_head = order.account_next;
-        } else {
-            self.orders[order.account_prev].account_next = order.account_next;
-        }
-        if order.account_next == NIL {
-            account.orders_tail = order.account_prev;
-        } else {
-            self.orders[order.account_next].account_prev = order.account_prev;
-        }
     }
 
     /// Links a new open order at the tail of its position's list (its account's orders on its
     /// market).
     pub(super) fn link_position_order(&mut self, slot: u32) {
-        let order = self.orders[slot];
+        let order = &self.orders[slot];
         let position = &mut self.markets[order.market as usize].positions[order.position as usize];
-        let tail = position.orders_tail;
-        position.orders_tail = slot;
-        if tail == NIL {
-            position.orders_head = slot;
-        } else {
-            self.orders[tail].position_next = slot;
-        }
-        self.orders[slot].position_prev = tail;
-        self.orders[slot].position_next = NIL;
+        self.orders
+            .push_back(&mut position.orders, Thread::Position, slot);
     }
 
     /// Unlinks an order from its position's list.
     pub(super) fn unlink_position_order(&mut self, slot: u32) {
-        let order = self.orders[slot];
+        let order = &self.orders[slot];
         let position = &mut self.markets[order.market as usize].positions[order.position as usize];
-        if order.position_prev == NIL {
-            position.orders_head = order.position_next;
-        } else {
-            self.orders[order.position_prev].position_next = order.position_next;
-        }
-        if order.position_next == NIL {
-            position.orders_tail = order.position_prev;
-        } else {
-            self.orders[order.position_next].position_prev = order.position_prev;
-        }
+        self.orders
+            .unlink(&mut position.orders, Thread::Position, slot);
     }
 }

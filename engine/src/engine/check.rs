@@ -32,7 +32,7 @@ impl<B: OrderBook> Engine<B> {
             h.i64(account.balance_minor);
             h.i64(account.exposure_minor);
             h.u64(u64::from(account.open_orders));
-            let mut slot = account.orders_head;
+            let mut slot = account.orders.head;
             while slot != NIL {
                 h.u64(self.orders[slot].id.0);
                 slot = self.orders[slot].account_next;
@@ -134,7 +134,7 @@ impl<B: OrderBook> Engine<B> {
             let mut matched_win = vec![0i128; selections];
             let mut matched_lose = vec![0i128; selections];
             for (p, position) in market.positions.iter().enumerate() {
-                let mut slot = position.orders_head;
+                let mut slot = position.orders.head;
                 let mut previous = NIL;
                 while slot != NIL {
                     let order = &self.orders[slot];
@@ -151,7 +151,7 @@ impl<B: OrderBook> Engine<B> {
                     previous = slot;
                     slot = order.position_next;
                 }
-                if previous != position.orders_tail {
+                if previous != position.orders.tail {
                     return Err(format!(
                         "market {}: a position list has a wrong tail",
                         market.id.0
@@ -198,7 +198,7 @@ impl<B: OrderBook> Engine<B> {
                 ));
             }
             let mut listed = 0;
-            let mut slot = account.orders_head;
+            let mut slot = account.orders.head;
             while slot != NIL {
                 if self.orders[slot].account as usize != index {
                     return Err(format!(

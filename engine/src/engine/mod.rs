@@ -29,7 +29,7 @@ use crate::command::{Command, CommandKind, Input};
 use crate::config::{EngineConfig, TierLimits};
 use crate::event::Event;
 use crate::ladder::LadderKind;
-use crate::order::{NIL, OrderSlab};
+use crate::order::{OrderList, OrderSlab};
 use crate::reason::RejectReason;
 use crate::recent::RecentKeys;
 use crate::risk::Position;
@@ -50,9 +50,8 @@ struct Account {
     /// Sum of the exposures of the account's positions.
     exposure_minor: i64,
     open_orders: u32,
-    /// First and last slot of the account's open orders, oldest first.
-    orders_head: u32,
-    orders_tail: u32,
+    /// The account's open orders, oldest first.
+    orders: OrderList,
 }
 
 /// One market's state.
@@ -452,8 +451,7 @@ impl<B: OrderBook> Engine<B> {
             balance_minor: 0,
             exposure_minor: 0,
             open_orders: 0,
-            orders_head: NIL,
-            orders_tail: NIL,
+            orders: OrderList::EMPTY,
         });
         self.account_index.insert(id, index);
         index

@@ -108,7 +108,7 @@ impl<B: OrderBook> Engine<B> {
 
         // Match existing quotes to legs; the rest are cancelled.
         let mut removed = Vec::new();
-        let mut slot = self.accounts[account_index as usize].orders_head;
+        let mut slot = self.accounts[account_index as usize].orders.head;
         while slot != NIL {
             let order = &self.orders[slot];
             if order.quote && order.market == market_index {
