@@ -61,6 +61,22 @@ impl Contribution {
     }
 }
 
+impl Contribution {
+    /// Adds nothing.
+    pub const ZERO: Contribution = Contribution { win: 0, lose: 0 };
+}
+
+impl std::ops::Add for Contribution {
+    type Output = Contribution;
+
+    fn add(self, other: Contribution) -> Contribution {
+        Contribution {
+            win: self.win + other.win,
+            lose: self.lose + other.lose,
+        }
+    }
+}
+
 impl std::ops::Sub for Contribution {
     type Output = Contribution;
 

@@ -48,10 +48,24 @@ impl<B: OrderBook> Engine<B> {
             client_order_id: Some(new.client_order_id),
             order_id: None,
         };
-        // A repeat is answered with the original order before anything else is looked at, so
-        // that a client retrying after a timeout learns its order exists even if the market
-        // has since been suspended.
-        if let Ok(account) = self.user_account(new.account)
+        // The client order id window is large and read at random: ask for its lines now and
+        // resolve market, odds and stake while they arrive (the result is reported in the
+        // documented order all the same).
+        let known_account = self.user_account(new.account).ok();
+        if let Some(account) = known_account {
+            self.client_order_ids
+                .prefetch(&(account, new.client_order_id));
+        }
+        let target = self.order_target(new.account, new.market, new.selection);
+        let tick = target
+            .ok()
+            .and_then(|(_, market, _)| self.markets[market as usize].ladder.tick(new.odds_x100));
+        let stake_ok =
+            target.is_ok_and(|(account, _, _)| self.stake_allowed(account, new.stake_minor));
+        // A repeat is answered with the original order before anything else, so that a client
+        // retrying after a timeout learns its order exists even if the market has since been
+        // suspended.
+        if let Some(account) = known_account
             && let Some(original) = self.client_order_ids.get(&(account, new.client_order_id))
         {
             let subject = Subject {
@@ -65,16 +79,14 @@ impl<B: OrderBook> Engine<B> {
                 subject,
             );
         }
-        let (account, market, selection) =
-            match self.order_target(new.account, new.market, new.selection) {
-                Ok(target) => target,
-                Err(reason) => return reject(events, command, reason, subject),
-            };
-        let ladder = self.markets[market as usize].ladder;
-        let Some(tick) = ladder.tick(new.odds_x100) else {
+        let (account, market, selection) = match target {
+            Ok(target) => target,
+            Err(reason) => return reject(events, command, reason, subject),
+        };
+        let Some(tick) = tick else {
             return reject(events, command, RejectReason::InvalidOdds, subject);
         };
-        if !self.stake_allowed(account, new.stake_minor) {
+        if !stake_ok {
             return reject(events, command, RejectReason::InvalidStake, subject);
         }
         if let Err(reason) = self.can_add_orders(account, 1) {
@@ -192,10 +204,23 @@ impl<B: OrderBook> Engine<B> {
         exposure_after: impl FnOnce(&Position, u8) -> i64,
     ) -> Result<(), RejectReason> {
         let market = &self.markets[holder.market as usize];
+        let position = market.position_index.get(&holder.account).copied();
+        self.check_exposure_at(holder, position, exposure_after)
+    }
+
+    /// As [`Self::check_exposure`], with the position's index already known (`None`: the
+    /// account has no position on the market yet).
+    pub(super) fn check_exposure_at(
+        &self,
+        holder: Holder,
+        position: Option<u32>,
+        exposure_after: impl FnOnce(&Position, u8) -> i64,
+    ) -> Result<(), RejectReason> {
+        let market = &self.markets[holder.market as usize];
         let account = &self.accounts[holder.account as usize];
         let flat;
-        let position = match market.position_index.get(&holder.account) {
-            Some(index) => &market.positions[*index as usize],
+        let position = match position {
+            Some(index) => &market.positions[index as usize],
             None => {
                 flat = Position::new(holder.account, market.selections.len());
                 &flat
@@ -282,10 +307,12 @@ impl<B: OrderBook> Engine<B> {
             &taker,
             &mut steps,
         );
+        // The taker's position changes once for all its fills.
+        let mut taker_delta = Contribution::ZERO;
         for step in &steps {
             match *step {
                 MatchStep::Fill { maker, stake_minor } => {
-                    self.fill(events, slot, maker, stake_minor)
+                    taker_delta = taker_delta + self.fill(events, slot, maker, stake_minor);
                 }
                 MatchStep::CancelResting { maker } => {
                     self.finish_cancel(events, maker, CancelReason::SelfTrade)
@@ -293,6 +320,9 @@ impl<B: OrderBook> Engine<B> {
             }
         }
         self.steps = steps;
+        if taker_delta != Contribution::ZERO {
+            self.adjust_position(slot, taker_delta);
+        }
         debug_assert_eq!(self.orders[slot].remaining_minor, outcome.remaining_minor);
         if outcome.remaining_minor == 0 {
             self.release(slot);
@@ -309,7 +339,14 @@ impl<B: OrderBook> Engine<B> {
 
     /// Books one fill between the taker in `taker` and the resting order in `maker`. The book
     /// has already reduced the maker; the taker's remaining stake is reduced here.
-    fn fill(&mut self, events: &mut Vec<Event>, taker: u32, maker: u32, stake_minor: i64) {
+    /// Returns the change to the taker's position, which the caller applies once for all fills.
+    fn fill(
+        &mut self,
+        events: &mut Vec<Event>,
+        taker: u32,
+        maker: u32,
+        stake_minor: i64,
+    ) -> Contribution {
         let taker_order = self.orders[taker];
         let maker_order = self.orders[maker];
         let market = &self.markets[taker_order.market as usize];
@@ -319,16 +356,14 @@ impl<B: OrderBook> Engine<B> {
             market.id,
             market.selections[usize::from(taker_order.selection)],
         );
-        for (slot, order, own_odds) in [
-            (maker, maker_order, trade_odds),
-            (taker, taker_order, taker_odds),
-        ] {
-            // The matched stake stops counting as unmatched at the order's own odds and counts
-            // as matched at the trade's odds.
-            let unmatched = Contribution::unmatched(order.side, own_odds, stake_minor);
-            let matched = Contribution::matched(order.side, trade_odds, stake_minor);
-            self.adjust_position(slot, matched - unmatched);
-        }
+        // For both sides the matched stake stops counting as unmatched at the order's own odds
+        // and counts as matched at the trade's odds.
+        let change = |side, own_odds| {
+            Contribution::matched(side, trade_odds, stake_minor)
+                - Contribution::unmatched(side, own_odds, stake_minor)
+        };
+        self.adjust_position(maker, change(maker_order.side, trade_odds));
+        let taker_delta = change(taker_order.side, taker_odds);
         self.orders[taker].remaining_minor -= stake_minor;
         events.push(Event::Trade {
             market: market_id,
@@ -344,6 +379,7 @@ impl<B: OrderBook> Engine<B> {
         if self.orders[maker].remaining_minor == 0 {
             self.release(maker);
         }
+        taker_delta
     }
 
     /// Cancels a resting order: takes it out of its book, then as [`Self::finish_cancel`].
@@ -493,9 +529,11 @@ impl<B: OrderBook> Engine<B> {
             Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor);
         let new = Contribution::unmatched(order.side, odds_x100, stake_minor);
         let delta = new - old;
-        if let Err(reason) = self.check_exposure(holder, |position, places| {
-            position.exposure_with(places, usize::from(order.selection), delta)
-        }) {
+        if let Err(reason) =
+            self.check_exposure_at(holder, Some(order.position), |position, places| {
+                position.exposure_with(places, usize::from(order.selection), delta)
+            })
+        {
             return reject(events, command, reason, subject);
         }
         let book = &self.markets[market_index as usize].books[usize::from(order.selection)];
