@@ -142,7 +142,7 @@ impl Order {
 }
 
 /// Fixed-capacity storage for live orders.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OrderSlab {
     slots: Vec<Order>,
     capacity: u32,
@@ -202,6 +202,21 @@ impl OrderSlab {
     /// Whether no order is live.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+}
+
+impl Clone for OrderSlab {
+    /// A copy with the same reserved capacity, so that the copy never reallocates either
+    /// (a derived clone would reserve only the slots in use).
+    fn clone(&self) -> Self {
+        let mut slots = Vec::with_capacity(self.capacity as usize);
+        slots.extend_from_slice(&self.slots);
+        OrderSlab {
+            slots,
+            capacity: self.capacity,
+            free_head: self.free_head,
+            live: self.live,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use rustc_hash::FxBuildHasher;
 
 /// The `capacity` most recently inserted keys, each with a value; the oldest is forgotten
 /// when a new one arrives at capacity.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RecentKeys<K, V> {
     capacity: usize,
     order: VecDeque<K>,
@@ -26,6 +26,22 @@ pub struct RecentKeys<K, V> {
     mask: usize,
     /// How far to shift a 64-bit hash to get a slot index from its high bits.
     shift: u32,
+}
+
+impl<K: Copy, V: Copy> Clone for RecentKeys<K, V> {
+    /// A copy with the same reserved capacity (a derived clone of the ring would reserve only
+    /// what is in use, and the copy would reallocate as it fills).
+    fn clone(&self) -> Self {
+        let mut order = VecDeque::with_capacity(self.capacity);
+        order.extend(self.order.iter().copied());
+        RecentKeys {
+            capacity: self.capacity,
+            order,
+            slots: self.slots.clone(),
+            mask: self.mask,
+            shift: self.shift,
+        }
+    }
 }
 
 impl<K: Copy + Eq + Hash, V: Copy> RecentKeys<K, V> {
