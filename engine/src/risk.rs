@@ -1,7 +1,7 @@
 //! Positions and exposure, exact in hundredths of a minor unit.
 //!
 //! For every selection `s` a position keeps two numbers: the account's profit or loss on the
-//! market's bets on `s` if `s` wins (`win[s]`) and if `s` loses (`lose[s]`). Matched bets and
+//! market's bets on `s` if `s` wins (`outcomes[s].win`) and if `s` loses (`outcomes[s].lose`). Matched bets and
 //! the worst case of unmatched orders both add to them:
 //!
 //! | bet on s at odds o, stake x | if s wins     | if s loses |
@@ -104,10 +104,9 @@ impl std::ops::Neg for Contribution {
 pub struct Position {
     /// Index of the account in the engine's account table.
     pub account: u32,
-    /// Profit or loss per selection if it wins, hundredths of a minor unit.
-    pub win: Box<[i128]>,
-    /// Profit or loss per selection if it loses, hundredths of a minor unit.
-    pub lose: Box<[i128]>,
+    /// Per selection, the profit or loss if it wins and if it loses, in hundredths of a minor
+    /// unit. One array of pairs, so that a selection's two numbers share a cache line.
+    pub outcomes: Box<[Contribution]>,
     /// The exposure these imply, in minor units (cached; see [`exposure_minor`]).
     pub exposure_minor: i64,
     /// The account's open orders on this market, oldest first.
@@ -119,8 +118,7 @@ impl Position {
     pub fn new(account: u32, selections: usize) -> Position {
         Position {
             account,
-            win: vec![0; selections].into_boxed_slice(),
-            lose: vec![0; selections].into_boxed_slice(),
+            outcomes: vec![Contribution::ZERO; selections].into_boxed_slice(),
             exposure_minor: 0,
             orders: crate::order::OrderList::EMPTY,
         }
@@ -129,30 +127,35 @@ impl Position {
     /// Adds a contribution to a selection (a negated one removes it).
     #[inline]
     pub fn add(&mut self, selection: usize, contribution: Contribution) {
-        self.win[selection] += contribution.win;
-        self.lose[selection] += contribution.lose;
+        let outcome = &mut self.outcomes[selection];
+        *outcome = *outcome + contribution;
     }
 
     /// The exposure after adding `extra` to `selection`, without changing anything.
     pub fn exposure_with(&self, places: u8, selection: usize, extra: Contribution) -> i64 {
-        let win = |s: usize| self.win[s] + if s == selection { extra.win } else { 0 };
-        let lose = |s: usize| self.lose[s] + if s == selection { extra.lose } else { 0 };
-        exposure_by(places, self.win.len(), win, lose)
+        let outcome = |s: usize| {
+            if s == selection {
+                self.outcomes[s] + extra
+            } else {
+                self.outcomes[s]
+            }
+        };
+        exposure_by(places, self.outcomes.len(), outcome)
     }
 
     /// The exposure of the position as it is.
     pub fn exposure(&self, places: u8) -> i64 {
-        exposure_minor(places, &self.win, &self.lose)
+        exposure_minor(places, &self.outcomes)
     }
 
     /// Profit or loss if exactly the `winners` win, hundredths of a minor unit.
     pub fn result(&self, is_winner: impl Fn(usize) -> bool) -> i128 {
-        (0..self.win.len())
+        (0..self.outcomes.len())
             .map(|s| {
                 if is_winner(s) {
-                    self.win[s]
+                    self.outcomes[s].win
                 } else {
-                    self.lose[s]
+                    self.outcomes[s].lose
                 }
             })
             .sum()
@@ -163,23 +166,28 @@ impl Position {
 ///
 /// With one winner (`places == 1`) the worst is taken over the outcomes "w wins". With
 /// `places > 1` each selection's worse case, win or lose, is taken independently and summed.
-pub fn exposure_minor(places: u8, win: &[i128], lose: &[i128]) -> i64 {
-    exposure_by(places, win.len(), |s| win[s], |s| lose[s])
+pub fn exposure_minor(places: u8, outcomes: &[Contribution]) -> i64 {
+    exposure_by(places, outcomes.len(), |s| outcomes[s])
 }
 
 #[inline]
-fn exposure_by(
-    places: u8,
-    selections: usize,
-    win: impl Fn(usize) -> i128,
-    lose: impl Fn(usize) -> i128,
-) -> i64 {
+fn exposure_by(places: u8, selections: usize, outcome: impl Fn(usize) -> Contribution) -> i64 {
     let worst: i128 = if places == 1 {
-        let all_lose: i128 = (0..selections).map(&lose).sum();
-        let swing = (0..selections).map(|s| win(s) - lose(s)).min().unwrap_or(0);
-        all_lose + swing
+        let mut all_lose: i128 = 0;
+        let mut swing = i128::MAX;
+        for s in 0..selections {
+            let o = outcome(s);
+            all_lose += o.lose;
+            swing = swing.min(o.win - o.lose);
+        }
+        all_lose + if selections == 0 { 0 } else { swing }
     } else {
-        (0..selections).map(|s| win(s).min(lose(s))).sum()
+        (0..selections)
+            .map(|s| {
+                let o = outcome(s);
+                o.win.min(o.lose)
+            })
+            .sum()
     };
     if worst >= 0 {
         return 0;

@@ -65,9 +65,9 @@ impl<B: OrderBook> Engine<B> {
             }
             for position in &market.positions {
                 h.u64(u64::from(self.accounts[position.account as usize].id.0));
-                for (win, lose) in position.win.iter().zip(position.lose.iter()) {
-                    h.i128(*win);
-                    h.i128(*lose);
+                for outcome in position.outcomes.iter() {
+                    h.i128(outcome.win);
+                    h.i128(outcome.lose);
                 }
                 h.i64(position.exposure_minor);
             }
@@ -157,7 +157,7 @@ impl<B: OrderBook> Engine<B> {
                         market.id.0
                     ));
                 }
-                let expected = exposure_minor(market.places, &position.win, &position.lose);
+                let expected = exposure_minor(market.places, &position.outcomes);
                 if expected != position.exposure_minor {
                     return Err(format!(
                         "market {} account {}: cached exposure {} but bets imply {expected}",
@@ -168,8 +168,8 @@ impl<B: OrderBook> Engine<B> {
                 }
                 exposure_per_account[position.account as usize] += position.exposure_minor;
                 for s in 0..selections {
-                    matched_win[s] += position.win[s] - unmatched_by_position[p].0[s];
-                    matched_lose[s] += position.lose[s] - unmatched_by_position[p].1[s];
+                    matched_win[s] += position.outcomes[s].win - unmatched_by_position[p].0[s];
+                    matched_lose[s] += position.outcomes[s].lose - unmatched_by_position[p].1[s];
                 }
             }
             if matched_win
