@@ -25,7 +25,9 @@ const EMPTY_LEVEL: Level = Level {
 /// The resting orders of one side of one selection.
 #[derive(Clone, Debug)]
 struct HalfBook {
-    levels: Box<[Level]>,
+    /// Inline rather than boxed: one pointer less to chase per book access. A book on the
+    /// shorter probability ladder leaves the upper levels unused.
+    levels: [Level; MAX_LADDER_LEN],
     occupied: [u64; WORDS],
 }
 
@@ -33,7 +35,7 @@ impl HalfBook {
     fn new(ladder_len: usize) -> HalfBook {
         assert!(ladder_len <= MAX_LADDER_LEN);
         HalfBook {
-            levels: vec![EMPTY_LEVEL; ladder_len].into_boxed_slice(),
+            levels: [EMPTY_LEVEL; MAX_LADDER_LEN],
             occupied: [0; WORDS],
         }
     }
