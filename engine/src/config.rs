@@ -23,6 +23,11 @@ pub struct EngineConfig {
     pub client_order_id_window: u32,
     /// How many of the most recent transfer ids are remembered for idempotent transfers.
     pub transfer_id_window: u32,
+    /// Key of the hash that places client-chosen ids in the idempotency windows' tables. It
+    /// changes no output (events and state hash are the same for every seed); it only keeps a
+    /// client from choosing ids that collide. A server should draw it at random when it
+    /// starts and keep it secret.
+    pub hash_seed: u64,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +38,7 @@ impl Default for EngineConfig {
             max_accounts: 1_000_000,
             client_order_id_window: 1 << 20,
             transfer_id_window: 1 << 20,
+            hash_seed: 0x6f64_6473_6d61_7463,
         }
     }
 }
@@ -46,6 +52,7 @@ impl EngineConfig {
             max_accounts: 4_096,
             client_order_id_window: 8_192,
             transfer_id_window: 8_192,
+            hash_seed: 0x6f64_6473_6d61_7463,
         }
     }
 }

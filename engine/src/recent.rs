@@ -11,9 +11,9 @@
 //! deterministic. Memory is sized once at construction; inserting never allocates.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 
-use rustc_hash::FxBuildHasher;
+use ahash::RandomState;
 
 /// The `capacity` most recently inserted keys, each with a value; the oldest is forgotten
 /// when a new one arrives at capacity.
@@ -26,6 +26,9 @@ pub struct RecentKeys<K, V> {
     mask: usize,
     /// How far to shift a 64-bit hash to get a slot index from its high bits.
     shift: u32,
+    /// A keyed hash: keys come from clients, and with an unkeyed hash a client could choose
+    /// keys that all land in one probe run and make every lookup slow.
+    hasher: RandomState,
 }
 
 impl<K: Copy, V: Copy> Clone for RecentKeys<K, V> {
@@ -40,13 +43,17 @@ impl<K: Copy, V: Copy> Clone for RecentKeys<K, V> {
             slots: self.slots.clone(),
             mask: self.mask,
             shift: self.shift,
+            hasher: self.hasher.clone(),
         }
     }
 }
 
 impl<K: Copy + Eq + Hash, V: Copy> RecentKeys<K, V> {
-    /// An empty window with all its memory reserved up front.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty window with all its memory reserved up front, hashing with `hash_seed`.
+    ///
+    /// The seed decides only where keys sit in the table, never what a lookup answers, and
+    /// nothing iterates the table, so it has no effect on events or the state hash.
+    pub fn new(capacity: usize, hash_seed: u64) -> Self {
         assert!(capacity > 0);
         let size = (capacity * 2).next_power_of_two().max(2);
         RecentKeys {
@@ -55,12 +62,17 @@ impl<K: Copy + Eq + Hash, V: Copy> RecentKeys<K, V> {
             slots: vec![None; size].into_boxed_slice(),
             mask: size - 1,
             shift: 64 - size.trailing_zeros(),
+            hasher: RandomState::with_seeds(
+                hash_seed,
+                hash_seed ^ 0x243f_6a88_85a3_08d3,
+                hash_seed ^ 0x1319_8a2e_0370_7344,
+                hash_seed ^ 0xa409_3822_299f_31d0,
+            ),
         }
     }
 
     fn home(&self, key: &K) -> usize {
-        // FxHash mixes into the high bits; take the slot index from there.
-        (FxBuildHasher.hash_one(key) >> self.shift) as usize & self.mask
+        (self.hasher.hash_one(key) >> self.shift) as usize & self.mask
     }
 
     /// The slot holding `key`, if it is remembered.
@@ -172,7 +184,7 @@ mod tests {
 
     #[test]
     fn forgets_the_oldest_key_at_capacity() {
-        let mut window = RecentKeys::new(2);
+        let mut window = RecentKeys::new(2, 7);
         window.insert(1u64, 10u64);
         window.insert(2, 20);
         window.insert(3, 30);
@@ -187,9 +199,10 @@ mod tests {
         #[test]
         fn matches_a_naive_window(
             capacity in 1usize..40,
+            seed in any::<u64>(),
             keys in proptest::collection::vec((0u32..4, 0u64..64), 1..400),
         ) {
-            let mut window = RecentKeys::new(capacity);
+            let mut window = RecentKeys::new(capacity, seed);
             let mut model: VecDeque<((u32, u64), u64)> = VecDeque::new();
             for (n, key) in keys.into_iter().enumerate() {
                 let expected = model.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);

@@ -40,12 +40,12 @@ impl<B: OrderBook> Engine<B> {
         if self.markets.len() >= self.config.max_markets as usize {
             return reject(events, command, RejectReason::MarketCapacity, subject);
         }
-        let distinct = selections
-            .iter()
-            .enumerate()
-            .all(|(i, s)| !selections[..i].contains(s));
+        // The length is checked first so that the quadratic distinctness scan is bounded.
         let valid = (2..=MAX_SELECTIONS).contains(&selections.len())
-            && distinct
+            && selections
+                .iter()
+                .enumerate()
+                .all(|(i, s)| !selections[..i].contains(s))
             && places >= 1
             && usize::from(places) < selections.len()
             && usize::from(places) <= MAX_PLACES

@@ -165,8 +165,11 @@ impl<B: OrderBook> Engine<B> {
             market_index: FxHashMap::default(),
             orders: OrderSlab::with_capacity(config.max_orders),
             order_index: FxHashMap::default(),
-            client_order_ids: RecentKeys::new(config.client_order_id_window as usize),
-            transfer_ids: RecentKeys::new(config.transfer_id_window as usize),
+            client_order_ids: RecentKeys::new(
+                config.client_order_id_window as usize,
+                config.hash_seed,
+            ),
+            transfer_ids: RecentKeys::new(config.transfer_id_window as usize, config.hash_seed),
             deposits_minor: 0,
             withdrawals_minor: 0,
             steps: Vec::with_capacity(1_024),
