@@ -50,7 +50,7 @@ pub use engine::{DepthLevel, Engine, OrderView};
 pub use event::{Event, MAX_PLACES, PostingKind, Winners};
 pub use hash::StateHasher;
 pub use ladder::{LadderKind, Tick};
-pub use order::{NIL, Order, OrderList, OrderSlab, Thread};
+pub use order::{NIL, Order, OrderList, OrderSlab};
 pub use reason::{CancelReason, RejectReason};
 pub use risk::{Contribution, Position, exposure_minor, floor_minor};
 pub use types::{

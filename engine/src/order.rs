@@ -3,7 +3,7 @@
 //! An order lives in a slot from acceptance until it is fully matched or cancelled. Slots are
 //! reused through a free list, so the steady state allocates nothing. The `prev`/`next` links
 //! are free for a book's own use (the ladder book threads its price-level queues through them);
-//! the `account_*` links thread each account's list of open orders.
+//! the `position_*` links thread each account's list of open orders on one market.
 
 use crate::ladder::Tick;
 use crate::types::{OrderId, Persistence, Side};
@@ -42,10 +42,6 @@ pub struct Order {
     pub prev: u32,
     /// Next order in the book's queue, or the next free slot (book-private).
     pub next: u32,
-    /// Previous open order of the same account.
-    pub account_prev: u32,
-    /// Next open order of the same account.
-    pub account_next: u32,
     /// Previous open order of the same account on the same market.
     pub position_prev: u32,
     /// Next open order of the same account on the same market.
@@ -82,8 +78,6 @@ impl Order {
             position: NIL,
             prev: NIL,
             next: NIL,
-            account_prev: NIL,
-            account_next: NIL,
             position_prev: NIL,
             position_next: NIL,
         }
@@ -105,40 +99,6 @@ impl OrderList {
         head: NIL,
         tail: NIL,
     };
-}
-
-/// The lists an order is threaded on besides its book queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Thread {
-    /// Every open order of one account.
-    Account,
-    /// The open orders of one account on one market (its position's orders).
-    Position,
-}
-
-impl Order {
-    /// The previous order on `thread`, or [`NIL`].
-    pub fn prev_in(&self, thread: Thread) -> u32 {
-        match thread {
-            Thread::Account => self.account_prev,
-            Thread::Position => self.position_prev,
-        }
-    }
-
-    /// The next order on `thread`, or [`NIL`].
-    pub fn next_in(&self, thread: Thread) -> u32 {
-        match thread {
-            Thread::Account => self.account_next,
-            Thread::Position => self.position_next,
-        }
-    }
-
-    fn links_mut(&mut self, thread: Thread) -> (&mut u32, &mut u32) {
-        match thread {
-            Thread::Account => (&mut self.account_prev, &mut self.account_next),
-            Thread::Position => (&mut self.position_prev, &mut self.position_next),
-        }
-    }
 }
 
 /// Fixed-capacity storage for live orders.
@@ -234,32 +194,34 @@ impl std::ops::IndexMut<u32> for OrderSlab {
 }
 
 impl OrderSlab {
-    /// Appends the order in `slot` to `list` along `thread`.
-    pub fn push_back(&mut self, list: &mut OrderList, thread: Thread, slot: u32) {
+    /// Appends the order in `slot` to `list` (its position's list) through its `position_*`
+    /// links.
+    pub fn push_back(&mut self, list: &mut OrderList, slot: u32) {
         let tail = list.tail;
         if tail == NIL {
             list.head = slot;
         } else {
-            *self[tail].links_mut(thread).1 = slot;
+            self[tail].position_next = slot;
         }
         list.tail = slot;
-        let (prev, next) = self[slot].links_mut(thread);
-        *prev = tail;
-        *next = NIL;
+        self[slot].position_prev = tail;
+        self[slot].position_next = NIL;
     }
 
-    /// Takes the order in `slot` out of `list` along `thread`.
-    pub fn unlink(&mut self, list: &mut OrderList, thread: Thread, slot: u32) {
-        let (prev, next) = (self[slot].prev_in(thread), self[slot].next_in(thread));
+    /// Takes the order in `slot` out of `list`.
+    pub fn unlink(&mut self, list: &mut OrderList, slot: u32) {
+        let (prev, next) = (self[slot].position_prev, self[slot].position_next);
         if prev == NIL {
             list.head = next;
         } else {
-            *self[prev].links_mut(thread).1 = next;
+            self[prev].position_next = next;
         }
         if next == NIL {
             list.tail = prev;
         } else {
-            *self[next].links_mut(thread).0 = prev;
+            self[next].position_prev = prev;
         }
     }
 }
+
+const _: () = assert!(size_of::<Order>() == 64, "an order fills one cache line");

@@ -5,7 +5,7 @@ use crate::book::OrderBook;
 use crate::command::CommandKind;
 use crate::config::{MAX_AMOUNT_MINOR, TierLimits};
 use crate::event::{Event, PostingKind};
-use crate::order::{NIL, Thread};
+use crate::order::NIL;
 use crate::reason::{CancelReason, RejectReason};
 use crate::types::{AccountId, SelfTradePrevention, Tier};
 
@@ -167,9 +167,9 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
-    /// Cancels an account's open orders, oldest first, on one market or everywhere. On one
-    /// market it walks only that market's orders of the account, however many markets the
-    /// account trades.
+    /// Cancels an account's open orders on one market, or everywhere: market by market in the
+    /// order the account first traded them, oldest first within a market. It walks only the
+    /// account's own orders, however many markets and orders the shard holds.
     pub(super) fn cancel_account_orders(
         &mut self,
         events: &mut Vec<Event>,
@@ -177,21 +177,22 @@ impl<B: OrderBook> Engine<B> {
         market: Option<u32>,
         reason: CancelReason,
     ) {
-        let (thread, mut slot) = match market {
-            None => (Thread::Account, self.accounts[account as usize].orders.head),
-            Some(market) => {
-                let market = &self.markets[market as usize];
-                let head = market
-                    .position_index
-                    .get(&account)
-                    .map_or(NIL, |p| market.positions[*p as usize].orders.head);
-                (Thread::Position, head)
+        let mut index = 0;
+        while let Some(&(position_market, position)) =
+            self.accounts[account as usize].positions.get(index)
+        {
+            index += 1;
+            if market.is_some_and(|m| m != position_market) {
+                continue;
             }
-        };
-        while slot != NIL {
-            let next = self.orders[slot].next_in(thread);
-            self.cancel_resting(events, slot, reason);
-            slot = next;
+            let mut slot = self.markets[position_market as usize].positions[position as usize]
+                .orders
+                .head;
+            while slot != NIL {
+                let next = self.orders[slot].position_next;
+                self.cancel_resting(events, slot, reason);
+                slot = next;
+            }
         }
     }
 
@@ -203,36 +204,20 @@ impl<B: OrderBook> Engine<B> {
         }));
     }
 
-    /// Links a new open order at the tail of its account's list.
-    pub(super) fn link_account_order(&mut self, slot: u32) {
-        let account = &mut self.accounts[self.orders[slot].account as usize];
-        self.orders
-            .push_back(&mut account.orders, Thread::Account, slot);
-        account.open_orders += 1;
-    }
-
-    /// Unlinks an order from its account's list.
-    pub(super) fn unlink_account_order(&mut self, slot: u32) {
-        let account = &mut self.accounts[self.orders[slot].account as usize];
-        self.orders
-            .unlink(&mut account.orders, Thread::Account, slot);
-        account.open_orders -= 1;
-    }
-
     /// Links a new open order at the tail of its position's list (its account's orders on its
     /// market).
-    pub(super) fn link_position_order(&mut self, slot: u32) {
+    pub(super) fn link_order(&mut self, slot: u32) {
         let order = &self.orders[slot];
+        self.accounts[order.account as usize].open_orders += 1;
         let position = &mut self.markets[order.market as usize].positions[order.position as usize];
-        self.orders
-            .push_back(&mut position.orders, Thread::Position, slot);
+        self.orders.push_back(&mut position.orders, slot);
     }
 
     /// Unlinks an order from its position's list.
-    pub(super) fn unlink_position_order(&mut self, slot: u32) {
+    pub(super) fn unlink_order(&mut self, slot: u32) {
         let order = &self.orders[slot];
+        self.accounts[order.account as usize].open_orders -= 1;
         let position = &mut self.markets[order.market as usize].positions[order.position as usize];
-        self.orders
-            .unlink(&mut position.orders, Thread::Position, slot);
+        self.orders.unlink(&mut position.orders, slot);
     }
 }

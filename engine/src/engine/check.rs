@@ -32,10 +32,15 @@ impl<B: OrderBook> Engine<B> {
             h.i64(account.balance_minor);
             h.i64(account.exposure_minor);
             h.u64(u64::from(account.open_orders));
-            let mut slot = account.orders.head;
-            while slot != NIL {
-                h.u64(self.orders[slot].id.0);
-                slot = self.orders[slot].account_next;
+            for &(market, position) in &account.positions {
+                h.u64(u64::from(self.markets[market as usize].id.0));
+                let mut slot = self.markets[market as usize].positions[position as usize]
+                    .orders
+                    .head;
+                while slot != NIL {
+                    h.u64(self.orders[slot].id.0);
+                    slot = self.orders[slot].position_next;
+                }
             }
         }
         for market in &self.markets {
@@ -197,17 +202,37 @@ impl<B: OrderBook> Engine<B> {
                     account.id.0, account.open_orders, per_account[index]
                 ));
             }
+            // The account's position list names exactly its positions, each once.
             let mut listed = 0;
-            let mut slot = account.orders.head;
-            while slot != NIL {
-                if self.orders[slot].account as usize != index {
+            for &(market, position) in &account.positions {
+                let state = &self.markets[market as usize];
+                let owned = state
+                    .positions
+                    .get(position as usize)
+                    .is_some_and(|p| p.account as usize == index);
+                if !owned || state.position_index.get(&(index as u32)) != Some(&position) {
                     return Err(format!(
-                        "account {}: lists another account's order",
+                        "account {}: lists a position it does not hold",
                         account.id.0
                     ));
                 }
-                listed += 1;
-                slot = self.orders[slot].account_next;
+                let mut slot = state.positions[position as usize].orders.head;
+                while slot != NIL {
+                    listed += 1;
+                    slot = self.orders[slot].position_next;
+                }
+            }
+            let held: usize = self
+                .markets
+                .iter()
+                .filter(|m| m.position_index.contains_key(&(index as u32)))
+                .count();
+            if held != account.positions.len() {
+                return Err(format!(
+                    "account {}: holds {held} positions but lists {}",
+                    account.id.0,
+                    account.positions.len()
+                ));
             }
             if listed != account.open_orders {
                 return Err(format!(

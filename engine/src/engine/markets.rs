@@ -8,9 +8,10 @@ use crate::command::CommandKind;
 use crate::config::MAX_SELECTIONS;
 use crate::event::{Event, MAX_PLACES, PostingKind, Winners};
 use crate::ladder::LadderKind;
+use crate::order::NIL;
 use crate::reason::{CancelReason, RejectReason};
-use crate::risk::floor_minor;
-use crate::types::{MarketId, MarketKind, MarketStatus, Persistence, SelectionId};
+use crate::risk::{Position, floor_minor};
+use crate::types::{AccountId, MarketId, MarketKind, MarketStatus, Persistence, SelectionId};
 
 /// Index of the house rounding account (created first by `Engine::new`).
 const HOUSE_ROUNDING_INDEX: usize = 0;
@@ -232,16 +233,26 @@ impl<B: OrderBook> Engine<B> {
         let positions = std::mem::take(&mut self.markets[index as usize].positions);
         self.markets[index as usize].position_index.clear();
         for position in &positions {
-            let account = &mut self.accounts[position.account as usize];
-            account.exposure_minor -= position.exposure_minor;
+            let account = self.release_position(index, position);
             events.push(Event::AccountSettled {
-                account: account.id,
+                account,
                 market,
                 pnl_minor: 0,
                 commission_minor: 0,
             });
         }
         self.set_status(events, index, MarketStatus::Voided);
+    }
+
+    /// Forgets a position of the market at `index` that has been taken out of the market (it
+    /// holds no orders): its exposure leaves the account, and so does its entry in the
+    /// account's list of positions. Returns the account's id.
+    fn release_position(&mut self, index: u32, position: &Position) -> AccountId {
+        debug_assert_eq!(position.orders.head, NIL);
+        let account = &mut self.accounts[position.account as usize];
+        account.exposure_minor -= position.exposure_minor;
+        account.positions.retain(|(market, _)| *market != index);
+        account.id
     }
 
     /// Pays every position of a market whose unmatched orders are all cancelled: each
@@ -265,9 +276,7 @@ impl<B: OrderBook> Engine<B> {
             };
             paid_minor += pnl_minor;
             commission_total_minor += commission_minor;
-            let account = &mut self.accounts[position.account as usize];
-            account.exposure_minor -= position.exposure_minor;
-            let account_id = account.id;
+            let account_id = self.release_position(index, position);
             events.push(Event::AccountSettled {
                 account: account_id,
                 market: market_id,

@@ -29,7 +29,7 @@ use crate::command::{Command, CommandKind, Input};
 use crate::config::{EngineConfig, TierLimits};
 use crate::event::Event;
 use crate::ladder::LadderKind;
-use crate::order::{OrderList, OrderSlab};
+use crate::order::OrderSlab;
 use crate::reason::RejectReason;
 use crate::recent::RecentKeys;
 use crate::risk::Position;
@@ -50,8 +50,9 @@ struct Account {
     /// Sum of the exposures of the account's positions.
     exposure_minor: i64,
     open_orders: u32,
-    /// The account's open orders, oldest first.
-    orders: OrderList,
+    /// The markets the account has a position on, as (market index, position index), in the
+    /// order it first traded them. Its open orders hang off those positions.
+    positions: Vec<(u32, u32)>,
 }
 
 /// One market's state.
@@ -454,7 +455,7 @@ impl<B: OrderBook> Engine<B> {
             balance_minor: 0,
             exposure_minor: 0,
             open_orders: 0,
-            orders: OrderList::EMPTY,
+            positions: Vec::new(),
         });
         self.account_index.insert(id, index);
         index

@@ -250,6 +250,9 @@ impl<B: OrderBook> Engine<B> {
             .positions
             .push(Position::new(holder.account, market.selections.len()));
         market.position_index.insert(holder.account, index);
+        self.accounts[holder.account as usize]
+            .positions
+            .push((holder.market, index));
         index
     }
 
@@ -279,8 +282,7 @@ impl<B: OrderBook> Engine<B> {
             market: order.market,
         };
         self.orders[slot].position = self.position_index(holder);
-        self.link_account_order(slot);
-        self.link_position_order(slot);
+        self.link_order(slot);
         let odds_x100 = self.markets[order.market as usize].ladder.odds(order.tick);
         self.adjust_position(
             slot,
@@ -424,8 +426,7 @@ impl<B: OrderBook> Engine<B> {
 
     /// Forgets an order that has left its book.
     fn release(&mut self, slot: u32) {
-        self.unlink_account_order(slot);
-        self.unlink_position_order(slot);
+        self.unlink_order(slot);
         self.order_index.remove(&self.orders[slot].id);
         self.orders.remove(slot);
     }

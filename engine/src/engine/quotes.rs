@@ -108,10 +108,13 @@ impl<B: OrderBook> Engine<B> {
 
         // Match existing quotes to legs; the rest are cancelled.
         let mut removed = Vec::new();
-        let mut slot = self.accounts[account_index as usize].orders.head;
+        let mut slot = state
+            .position_index
+            .get(&account_index)
+            .map_or(NIL, |p| state.positions[*p as usize].orders.head);
         while slot != NIL {
             let order = &self.orders[slot];
-            if order.quote && order.market == market_index {
+            if order.quote {
                 let keeper = legs.iter_mut().find(|leg| {
                     leg.kept.is_none()
                         && leg.selection == order.selection
@@ -124,7 +127,7 @@ impl<B: OrderBook> Engine<B> {
                     None => removed.push(slot),
                 }
             }
-            slot = order.account_next;
+            slot = order.position_next;
         }
 
         let added = legs.iter().filter(|leg| leg.kept.is_none()).count() as u32;
