@@ -11,6 +11,9 @@ use oddsmatch_engine::*;
 struct CountingAllocator;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Allocations made inside `Engine::apply` (building a test's commands allocates; that is the
+/// gateway's business, not the engine's).
+static ENGINE_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting has no effect on
 // the memory handed out.
@@ -39,6 +42,7 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 const MARKET: MarketId = MarketId(1);
 const MAKER: AccountId = AccountId(1);
 const TAKER: AccountId = AccountId(2);
+const QUOTER: AccountId = AccountId(3);
 
 fn input(command: Command) -> Input {
     Input { ts_ns: 1, command }
@@ -60,14 +64,17 @@ fn place(account: AccountId, side: Side, odds_x100: u32, tif: TimeInForce, id: u
 }
 
 /// One round of the steady-state mix: rest three orders, move one, shrink one, take some
-/// liquidity with an IOC, cancel the rest by client order id. Every order of a round is
-/// accepted, so order ids and client order ids advance together and are equal. Returns the
-/// next client order id and the number of trades.
+/// liquidity with an IOC, mass cancel the rest, requote. Returns the next client order id and
+/// the number of trades.
 fn round(engine: &mut Engine, events: &mut Vec<Event>, mut id: u64) -> (u64, usize) {
     let mut trades = 0;
+    // Returns the id of the order the command accepted, if any.
     let mut apply = |engine: &mut Engine, input: &Input| {
         events.clear();
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
         engine.apply(input, events);
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        ENGINE_ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
         trades += events
             .iter()
             .filter(|e| matches!(e, Event::Trade { .. }))
@@ -76,26 +83,31 @@ fn round(engine: &mut Engine, events: &mut Vec<Event>, mut id: u64) -> (u64, usi
             !events.iter().any(|e| matches!(e, Event::Rejected { .. })),
             "{events:?}"
         );
+        events.iter().find_map(|e| match e {
+            Event::OrderAccepted { order_id, .. } => Some(*order_id),
+            _ => None,
+        })
     };
-    let first = id;
-    for odds_x100 in [300, 310, 320] {
-        apply(
+    let mut resting = [OrderId(0); 3];
+    for (n, odds_x100) in [300, 310, 320].into_iter().enumerate() {
+        let order = apply(
             engine,
             &place(MAKER, Side::Back, odds_x100, TimeInForce::Gtc, id),
         );
+        resting[n] = order.expect("a maker order is accepted");
         id += 1;
     }
-    let replace = |order: u64, odds_x100: u32, stake_minor: i64| {
+    let replace = |order_id: OrderId, odds_x100: u32, stake_minor: i64| {
         input(Command::ReplaceOrder {
             account: MAKER,
             market: MARKET,
-            order_id: OrderId(order),
+            order_id,
             odds_x100,
             stake_minor,
         })
     };
-    apply(engine, &replace(first, 330, 150));
-    apply(engine, &replace(first + 1, 310, 50));
+    apply(engine, &replace(resting[0], 330, 150));
+    apply(engine, &replace(resting[1], 310, 50));
     apply(engine, &place(TAKER, Side::Lay, 340, TimeInForce::Ioc, id));
     id += 1;
     apply(
@@ -103,6 +115,24 @@ fn round(engine: &mut Engine, events: &mut Vec<Event>, mut id: u64) -> (u64, usi
         &input(Command::MassCancel {
             account: MAKER,
             market: Some(MARKET),
+        }),
+    );
+    // A market maker requotes two selections; stakes alternate between rounds so that quotes
+    // are alternately kept (lowered in place) and replaced.
+    let stake_minor = 100 + (id / 4 % 2) as i64 * 50;
+    let quote = |selection: u32, back_odds_x100: u32| Quote {
+        selection: SelectionId(selection),
+        back_odds_x100: Some(back_odds_x100),
+        back_stake_minor: Some(stake_minor),
+        lay_odds_x100: Some(200),
+        lay_stake_minor: Some(stake_minor),
+    };
+    apply(
+        engine,
+        &input(Command::MassQuote {
+            account: QUOTER,
+            market: MARKET,
+            quotes: vec![quote(1, 900), quote(2, 960)],
         }),
     );
     (id, trades)
@@ -130,6 +160,20 @@ fn steady_state_orders_allocate_nothing() {
             max_market_exposure_minor: None,
             max_open_orders: None,
             stp: SelfTradePrevention::CancelResting,
+        },
+        Command::CreateAccount {
+            account: QUOTER,
+            tier: Tier::MarketMaker,
+            min_stake_minor: None,
+            max_stake_minor: None,
+            max_market_exposure_minor: None,
+            max_open_orders: None,
+            stp: SelfTradePrevention::CancelResting,
+        },
+        Command::Deposit {
+            account: QUOTER,
+            amount_minor: 1_000_000_000,
+            transfer_id: 3,
         },
         Command::Deposit {
             account: MAKER,
@@ -165,14 +209,14 @@ fn steady_state_orders_allocate_nothing() {
     let mut engine = engine.clone();
     let exposure_before = engine.exposure(TAKER).unwrap();
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ENGINE_ALLOCATIONS.load(Ordering::Relaxed);
     let mut trades = 0;
     for _ in 0..500 {
         let (next, traded) = round(&mut engine, &mut events, id);
         id = next;
         trades += traded;
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = ENGINE_ALLOCATIONS.load(Ordering::Relaxed) - before;
 
     engine.validate().unwrap();
     assert!(

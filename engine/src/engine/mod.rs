@@ -100,7 +100,45 @@ pub struct Engine<B: OrderBook = LadderBook> {
     deposits_minor: i128,
     withdrawals_minor: i128,
     /// Scratch buffer for matching, reused by every order.
-    steps: Vec<MatchStep>,
+    steps: Scratch<MatchStep>,
+    /// Scratch space for mass quotes, reused by every mass quote.
+    quote_scratch: quotes::QuoteScratch,
+}
+
+/// A buffer reused from command to command. Its contents mean nothing between commands, so a
+/// clone is empty, but it keeps the capacity: a cloned engine must not allocate either.
+#[derive(Debug)]
+pub(crate) struct Scratch<T>(Vec<T>);
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch(Vec::new())
+    }
+}
+
+impl<T> Scratch<T> {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Scratch(Vec::with_capacity(capacity))
+    }
+}
+
+impl<T> Clone for Scratch<T> {
+    fn clone(&self) -> Self {
+        Scratch::with_capacity(self.0.capacity())
+    }
+}
+
+impl<T> std::ops::Deref for Scratch<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Scratch<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
 }
 
 /// One price level of a book, as [`Engine::depth`] reports it.
@@ -173,7 +211,8 @@ impl<B: OrderBook> Engine<B> {
             transfer_ids: RecentKeys::new(config.transfer_id_window as usize, config.hash_seed),
             deposits_minor: 0,
             withdrawals_minor: 0,
-            steps: Vec::with_capacity(1_024),
+            steps: Scratch::with_capacity(1_024),
+            quote_scratch: quotes::QuoteScratch::default(),
             config,
         };
         for id in [AccountId::HOUSE_ROUNDING, AccountId::HOUSE_COMMISSION] {

@@ -311,7 +311,7 @@ impl<B: OrderBook> Engine<B> {
         );
         // The taker's position changes once for all its fills.
         let mut taker_delta = Contribution::ZERO;
-        for step in &steps {
+        for step in steps.iter() {
             match *step {
                 MatchStep::Fill { maker, stake_minor } => {
                     taker_delta = taker_delta + self.fill(events, slot, maker, stake_minor);

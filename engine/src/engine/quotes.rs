@@ -8,15 +8,49 @@
 //! anything changes: either all of it applies or none of it does.
 
 use super::orders::Holder;
-use super::{Engine, Subject, reject};
+use super::{Engine, Scratch, Subject, reject};
 use crate::book::OrderBook;
 use crate::command::{CommandKind, Quote};
+use crate::config::MAX_SELECTIONS;
 use crate::event::Event;
 use crate::ladder::Tick;
 use crate::order::{NIL, Order};
 use crate::reason::{CancelReason, RejectReason};
-use crate::risk::Contribution;
+use crate::risk::{Contribution, exposure_minor};
 use crate::types::{AccountId, MarketId, OrderId, Persistence, Side, TimeInForce};
+
+/// Working space of a mass quote, kept by the engine between commands so that a market
+/// maker's stream of mass quotes allocates nothing.
+#[derive(Clone, Debug)]
+pub(super) struct QuoteScratch {
+    /// The legs of the request being applied.
+    legs: Scratch<Leg>,
+    /// Existing quote orders the request cancels.
+    removed: Scratch<u32>,
+    /// The position's outcomes as they would be after the request.
+    outcomes: Scratch<Contribution>,
+}
+
+impl QuoteScratch {
+    /// A scratch with no room reserved.
+    fn empty() -> Self {
+        QuoteScratch {
+            legs: Scratch::default(),
+            removed: Scratch::default(),
+            outcomes: Scratch::default(),
+        }
+    }
+}
+
+impl Default for QuoteScratch {
+    fn default() -> Self {
+        QuoteScratch {
+            legs: Scratch::with_capacity(2 * MAX_SELECTIONS),
+            removed: Scratch::with_capacity(2 * MAX_SELECTIONS),
+            outcomes: Scratch::with_capacity(MAX_SELECTIONS),
+        }
+    }
+}
 
 /// One side of one selection's quote.
 #[derive(Clone, Copy, Debug)]
@@ -42,20 +76,27 @@ impl<B: OrderBook> Engine<B> {
             market: Some(market),
             ..Subject::default()
         };
-        match self.plan_mass_quote(account, market, quotes) {
-            Ok((holder, legs, removed)) => self.apply_mass_quote(events, holder, &legs, &removed),
+        // Borrowed out of the engine for the command and put back; the placeholder left behind
+        // is empty and allocates nothing.
+        let mut scratch = std::mem::replace(&mut self.quote_scratch, QuoteScratch::empty());
+        scratch.legs.clear();
+        scratch.removed.clear();
+        match self.plan_mass_quote(&mut scratch, account, market, quotes) {
+            Ok(holder) => self.apply_mass_quote(events, holder, &scratch.legs, &scratch.removed),
             Err(reason) => reject(events, CommandKind::MassQuote, reason, subject),
         }
+        self.quote_scratch = scratch;
     }
 
-    /// Validates and risk-checks a mass quote; returns the legs to enter and the existing
-    /// quotes to cancel.
+    /// Validates and risk-checks a mass quote; leaves in `scratch` the legs to enter and the
+    /// existing quotes to cancel.
     fn plan_mass_quote(
         &self,
+        scratch: &mut QuoteScratch,
         account: AccountId,
         market: MarketId,
         quotes: &[Quote],
-    ) -> Result<(Holder, Vec<Leg>, Vec<u32>), RejectReason> {
+    ) -> Result<Holder, RejectReason> {
         let account_index = self.user_account(account)?;
         let market_index = self.open_market_index(market)?;
         let holder = Holder {
@@ -63,7 +104,11 @@ impl<B: OrderBook> Engine<B> {
             market: market_index,
         };
         let state = &self.markets[market_index as usize];
-        let mut legs: Vec<Leg> = Vec::with_capacity(quotes.len() * 2);
+        let QuoteScratch {
+            legs,
+            removed,
+            outcomes,
+        } = scratch;
         for (i, quote) in quotes.iter().enumerate() {
             let selection = state
                 .selection_index(quote.selection)
@@ -107,7 +152,6 @@ impl<B: OrderBook> Engine<B> {
         }
 
         // Match existing quotes to legs; the rest are cancelled.
-        let mut removed = Vec::new();
         let mut slot = state
             .position_index
             .get(&account_index)
@@ -136,37 +180,40 @@ impl<B: OrderBook> Engine<B> {
 
         let ladder = state.ladder;
         self.check_exposure(holder, |position, places| {
-            let mut after = position.clone();
-            for &slot in &removed {
+            outcomes.clear();
+            outcomes.extend_from_slice(&position.outcomes);
+            let mut add = |selection: u16, contribution: Contribution| {
+                let outcome = &mut outcomes[usize::from(selection)];
+                *outcome = *outcome + contribution;
+            };
+            for &slot in removed.iter() {
                 let order = &self.orders[slot];
-                let old = Contribution::unmatched(
-                    order.side,
-                    ladder.odds(order.tick),
-                    order.remaining_minor,
+                let odds_x100 = ladder.odds(order.tick);
+                add(
+                    order.selection,
+                    -Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
                 );
-                after.add(usize::from(order.selection), -old);
             }
-            for leg in &legs {
+            for leg in legs.iter() {
                 let odds_x100 = ladder.odds(leg.tick);
-                let (selection, delta) = match leg.kept {
+                match leg.kept {
+                    // A kept quote shrinks to the leg's stake.
                     Some(slot) => {
                         let cut = self.orders[slot].remaining_minor - leg.stake_minor;
-                        (
+                        add(
                             leg.selection,
-                            Contribution::unmatched(leg.side, odds_x100, cut),
-                        )
+                            -Contribution::unmatched(leg.side, odds_x100, cut),
+                        );
                     }
-                    None => {
-                        let new = Contribution::unmatched(leg.side, odds_x100, leg.stake_minor);
-                        after.add(usize::from(leg.selection), new);
-                        continue;
-                    }
-                };
-                after.add(usize::from(selection), -delta);
+                    None => add(
+                        leg.selection,
+                        Contribution::unmatched(leg.side, odds_x100, leg.stake_minor),
+                    ),
+                }
             }
-            after.exposure(places)
+            exposure_minor(places, outcomes)
         })?;
-        Ok((holder, legs, removed))
+        Ok(holder)
     }
 
     fn apply_mass_quote(
