@@ -919,6 +919,11 @@ fn a_mass_quote_is_rejected_whole_when_any_leg_is_bad() {
     for (quotes, reason) in bad_sets {
         h.reject(mass_quote(DAVE, quotes), reason);
     }
+    // More quotes than the market has selections: refused at once, before the per-quote checks
+    // (which would have named the unknown first selection).
+    let mut too_many = vec![quote(SelectionId(9), Some((310, 100)), None)];
+    too_many.extend([S1, S2, S3, S4].map(|s| quote(s, Some((310, 100)), None)));
+    h.reject(mass_quote(DAVE, too_many), RejectReason::InvalidQuote);
     // Odds without a stake and a stake without odds.
     let odds_only = Quote {
         selection: S2,

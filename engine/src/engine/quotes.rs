@@ -109,6 +109,11 @@ impl<B: OrderBook> Engine<B> {
             removed,
             outcomes,
         } = scratch;
+        // More quotes than selections must repeat or name an unknown selection; refusing them
+        // up front also bounds the quadratic repeat check below.
+        if quotes.len() > state.selections.len() {
+            return Err(RejectReason::InvalidQuote);
+        }
         for (i, quote) in quotes.iter().enumerate() {
             let selection = state
                 .selection_index(quote.selection)
