@@ -1,6 +1,6 @@
 //! `cargo bench -p oddsmatch-benches`: the engine benchmark, printed as a table.
 //!
-//! The same measurement and defaults as `oddsmatch bench engine` (about a minute on two
+//! The same measurement and defaults as `oddsmatch bench engine` (about 45 s on two
 //! shared cores). Set `ODDSMATCH_BENCH_COMMANDS` to change the number of measured commands
 //! per workload.
 

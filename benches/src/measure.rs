@@ -1,9 +1,8 @@
 //! Timing a workload on an engine: throughput passes and a latency pass.
 //!
 //! Every pass starts from the same state: a new engine built with the workload's capacities
-//! and fed the setup. The engine is rebuilt rather than cloned because a clone keeps only the
-//! length of the engine's preallocated tables, not their capacity, so a cloned engine would
-//! grow its order table inside the measured loop, which a real shard never does.
+//! and fed the setup, so that its memory is laid out and paged in as a shard's that ran the
+//! same commands would be.
 
 use std::time::{Duration, Instant};
 
