@@ -2270,8 +2270,12 @@ fn edit_fields(line: &str, edits: &[FieldEdit]) -> String {
                         match &mut items[n - 1] {
                             serde_json::Value::Object(quote) => {
                                 let quote_keys: Vec<String> = quote.keys().cloned().collect();
-                                let quote_key = &quote_keys[key.len() % quote_keys.len()];
-                                quote.insert(quote_key.clone(), new.clone());
+                                // An earlier edit may have left an empty object here.
+                                let quote_key = match quote_keys.len() {
+                                    0 => "selection".to_string(),
+                                    len => quote_keys[key.len() % len].clone(),
+                                };
+                                quote.insert(quote_key, new.clone());
                             }
                             item => *item = new.clone(),
                         }
