@@ -19,7 +19,7 @@
 
 use oddsmatch_engine::{
     AccountId, Command, Engine, EngineConfig, Event, Input, LadderKind, MarketId, MarketKind,
-    OrderId, Persistence, SelectionId, SelfTradePrevention, Side, Tick, Tier, TimeInForce,
+    OrderId, Persistence, SelectionId, Side, Tick, Tier, TimeInForce,
 };
 
 use crate::rng::Rng;
@@ -391,15 +391,10 @@ impl Generator {
 
     fn write_setup(&mut self) {
         for account in 1..=MAKERS + TAKERS {
-            self.write(Command::CreateAccount {
-                account: AccountId(account),
-                tier: Tier::MarketMaker,
-                min_stake_minor: None,
-                max_stake_minor: None,
-                max_market_exposure_minor: None,
-                max_open_orders: None,
-                stp: SelfTradePrevention::CancelResting,
-            });
+            self.write(Command::create_account(
+                AccountId(account),
+                Tier::MarketMaker,
+            ));
             self.write(Command::Deposit {
                 account: AccountId(account),
                 amount_minor: DEPOSIT_MINOR,

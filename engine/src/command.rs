@@ -228,6 +228,19 @@ pub struct Quote {
 }
 
 impl Command {
+    /// `create_account` with the tier's default limits and self-trade prevention.
+    pub fn create_account(account: AccountId, tier: Tier) -> Command {
+        Command::CreateAccount {
+            account,
+            tier,
+            min_stake_minor: None,
+            max_stake_minor: None,
+            max_market_exposure_minor: None,
+            max_open_orders: None,
+            stp: SelfTradePrevention::default(),
+        }
+    }
+
     /// Which command this is.
     pub fn kind(&self) -> CommandKind {
         match self {

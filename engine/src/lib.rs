@@ -11,19 +11,11 @@
 //! The rules it implements are written down in `docs/market-rules.md`.
 //!
 //! ```
-//! use oddsmatch_engine::{Command, Engine, EngineConfig, Input, AccountId};
+//! use oddsmatch_engine::{AccountId, Command, Engine, EngineConfig, Input, Tier};
 //!
 //! let mut engine: Engine = Engine::new(EngineConfig::small());
 //! let mut events = Vec::new();
-//! let create = Command::CreateAccount {
-//!     account: AccountId(1),
-//!     tier: Default::default(),
-//!     min_stake_minor: None,
-//!     max_stake_minor: None,
-//!     max_market_exposure_minor: None,
-//!     max_open_orders: None,
-//!     stp: Default::default(),
-//! };
+//! let create = Command::create_account(AccountId(1), Tier::Basic);
 //! engine.apply(&Input { ts_ns: 1, command: create }, &mut events);
 //! assert_eq!(engine.balance(AccountId(1)), Some(0));
 //! engine.validate().unwrap();

@@ -143,33 +143,9 @@ fn steady_state_orders_allocate_nothing() {
     let mut engine: Engine = Engine::new(EngineConfig::small());
     let mut events = Vec::with_capacity(1_024);
     let setup = [
-        Command::CreateAccount {
-            account: MAKER,
-            tier: Tier::MarketMaker,
-            min_stake_minor: None,
-            max_stake_minor: None,
-            max_market_exposure_minor: None,
-            max_open_orders: None,
-            stp: SelfTradePrevention::CancelResting,
-        },
-        Command::CreateAccount {
-            account: TAKER,
-            tier: Tier::MarketMaker,
-            min_stake_minor: None,
-            max_stake_minor: None,
-            max_market_exposure_minor: None,
-            max_open_orders: None,
-            stp: SelfTradePrevention::CancelResting,
-        },
-        Command::CreateAccount {
-            account: QUOTER,
-            tier: Tier::MarketMaker,
-            min_stake_minor: None,
-            max_stake_minor: None,
-            max_market_exposure_minor: None,
-            max_open_orders: None,
-            stp: SelfTradePrevention::CancelResting,
-        },
+        Command::create_account(MAKER, Tier::MarketMaker),
+        Command::create_account(TAKER, Tier::MarketMaker),
+        Command::create_account(QUOTER, Tier::MarketMaker),
         Command::Deposit {
             account: QUOTER,
             amount_minor: 1_000_000_000,

@@ -12,15 +12,7 @@ fn commands() -> Vec<Input> {
         })
     };
     for account in [AccountId(1), AccountId(2)] {
-        push(Command::CreateAccount {
-            account,
-            tier: Tier::MarketMaker,
-            min_stake_minor: None,
-            max_stake_minor: None,
-            max_market_exposure_minor: None,
-            max_open_orders: None,
-            stp: SelfTradePrevention::CancelResting,
-        });
+        push(Command::create_account(account, Tier::MarketMaker));
         push(Command::Deposit {
             account,
             amount_minor: 1_000_000_000,
