@@ -1691,15 +1691,7 @@ fn market_case(flaw: &MarketFlaw) -> Case {
 }
 
 fn account_case(flaw: &AccountFlaw) -> Case {
-    let create = |account: AccountId, tier: Tier| Command::CreateAccount {
-        account,
-        tier,
-        min_stake_minor: None,
-        max_stake_minor: None,
-        max_market_exposure_minor: None,
-        max_open_orders: None,
-        stp: Default::default(),
-    };
+    let create = Command::create_account;
     match flaw {
         AccountFlaw::Duplicate(index) => Case::new(
             create(pick(&ACCOUNTS, index), Tier::Basic),
