@@ -19,7 +19,7 @@
 
 use oddsmatch_engine::{
     AccountId, Command, Engine, EngineConfig, Event, Input, LadderKind, MarketId, MarketKind,
-    OrderId, Persistence, SelectionId, Side, Tick, Tier, TimeInForce,
+    MarketSpec, OrderId, Persistence, SelectionId, Side, Tick, Tier, TimeInForce,
 };
 
 use crate::rng::Rng;
@@ -402,14 +402,15 @@ impl Generator {
             });
         }
         for market in 0..self.markets {
-            self.write(Command::CreateMarket {
+            self.write(Command::create_market(MarketSpec {
                 market: market_id(market),
                 kind: MarketKind::Exchange,
                 selections: (0..SELECTIONS_PER_MARKET).map(selection_id).collect(),
                 places: 1,
                 ladder: self.ladder,
                 commission_bps: 0,
-            });
+                ..MarketSpec::default()
+            }));
             self.write(Command::OpenMarket {
                 market: market_id(market),
             });

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ladder::LadderKind;
 use crate::types::{
-    AccountId, MarketId, MarketKind, OrderId, Persistence, SelectionId, SelfTradePrevention, Side,
-    Tier, TimeInForce,
+    AccountId, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId, SelfTradePrevention,
+    Side, Tier, TimeInForce, VoteWeight,
 };
 
 /// One input: a command and the time the shard stamped it with.
@@ -48,6 +48,9 @@ pub enum Command {
         /// Self-trade prevention mode.
         #[serde(default)]
         stp: SelfTradePrevention,
+        /// What the account may do (a trader unless named a feed).
+        #[serde(default)]
+        role: Role,
     },
     /// Credit an account (idempotent by transfer id).
     Deposit {
@@ -77,24 +80,7 @@ pub enum Command {
         on: bool,
     },
     /// Create a market in the `pending` state (operator).
-    CreateMarket {
-        /// The new market's id.
-        market: MarketId,
-        /// Its kind.
-        #[serde(default)]
-        kind: MarketKind,
-        /// Its selections, distinct.
-        selections: Vec<SelectionId>,
-        /// How many winners settlement names (1 by default; more for place markets).
-        #[serde(default = "default_places")]
-        places: u8,
-        /// The price ladder.
-        #[serde(default)]
-        ladder: LadderKind,
-        /// Commission on each account's positive net result, in basis points.
-        #[serde(default)]
-        commission_bps: u16,
-    },
+    CreateMarket(Box<MarketSpec>),
     /// `pending -> open`.
     OpenMarket {
         /// The market.
@@ -199,8 +185,196 @@ pub enum Command {
         /// The complete new set of quotes; selections not named have no quote afterwards.
         quotes: Vec<Quote>,
     },
+    /// Put a stake into a selection's pool (pool markets).
+    PlaceBet {
+        /// The account betting.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The selection backed.
+        selection: SelectionId,
+        /// Stake in minor units.
+        #[serde(rename = "stake")]
+        stake_minor: i64,
+        /// The account's own id for the bet, unique within the dedupe window (shared with
+        /// orders).
+        client_order_id: u64,
+    },
+    /// Take a pool bet back while the market is open.
+    CancelBet {
+        /// The account that owns it.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The bet, as `bet_accepted` named it.
+        bet_id: OrderId,
+    },
+    /// The feed's probability of every selection, in the market's selection order.
+    ReferenceOdds {
+        /// The feed account sending them.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// One probability per selection, in basis points (0..=10000).
+        probabilities_bps: Vec<u16>,
+    },
+    /// A vote for the outcome of a market resolved by vote; a re-vote replaces the earlier one.
+    Vote {
+        /// The voter.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The selection voted for.
+        selection: SelectionId,
+    },
+    /// Lets time pass: fires whatever falls due at the input's timestamp (every input does;
+    /// this one does nothing else).
+    Timer {},
     /// Emit one `balance` event per account (read only).
     Balances {},
+}
+
+/// The definition of a new market: `create_market`'s arguments.
+///
+/// Times (`lock_at`, `end_at`, `close_at`, vote windows) are nanoseconds since the Unix epoch,
+/// like every input's `ts`; intervals are milliseconds. Knobs left out take the engine's
+/// defaults ([`crate::MarketDefaults`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSpec {
+    /// The new market's id.
+    pub market: MarketId,
+    /// Its kind.
+    #[serde(default)]
+    pub kind: MarketKind,
+    /// Its selections, distinct.
+    pub selections: Vec<SelectionId>,
+    /// How many winners settlement names (1 by default; more for place markets).
+    #[serde(default = "default_places")]
+    pub places: u8,
+    /// The price ladder (exchange markets).
+    #[serde(default)]
+    pub ladder: LadderKind,
+    /// Commission on each account's positive net result, in basis points (exchange markets).
+    #[serde(default)]
+    pub commission_bps: u16,
+    /// The house's share of a pool, in basis points (pool markets).
+    #[serde(default)]
+    pub takeout_bps: u16,
+    /// Largest total pool, in minor units (pool markets; unlimited when absent).
+    #[serde(default, rename = "max_pool")]
+    pub max_pool_minor: Option<i64>,
+    /// Largest single bet or order stake on this market, in minor units (on top of the
+    /// account's own limit).
+    #[serde(default, rename = "max_bet")]
+    pub max_bet_minor: Option<i64>,
+    /// Largest exposure of one account on this market, in minor units (on top of the
+    /// account's own limit).
+    #[serde(default, rename = "max_exposure")]
+    pub max_exposure_minor: Option<i64>,
+    /// Keep odds state and publish the book stream and odds ticks.
+    #[serde(default)]
+    pub market_data: Option<bool>,
+    /// Smallest move of displayed odds that publishes a tick, in basis points.
+    #[serde(default)]
+    pub odds_change_threshold_bps: Option<u16>,
+    /// Shortest time between two change ticks, in milliseconds.
+    #[serde(default)]
+    pub odds_tick_interval_ms: Option<u32>,
+    /// Silence after which a heartbeat tick is published, in milliseconds.
+    #[serde(default)]
+    pub odds_heartbeat_ms: Option<u32>,
+    /// Move of reference or indicative odds that suspends the market, in basis points.
+    #[serde(default)]
+    pub circuit_breaker_bps: Option<u16>,
+    /// The window in which that move is measured, in milliseconds.
+    #[serde(default)]
+    pub circuit_breaker_window_ms: Option<u32>,
+    /// Total pool below which indicative odds cannot trip the circuit breaker, in minor units
+    /// (early bets swing a small pool's odds wildly).
+    #[serde(default, rename = "circuit_breaker_min_pool")]
+    pub circuit_breaker_min_pool_minor: Option<i64>,
+    /// Rejects orders whose implied probability is further than this from the reference
+    /// probability, in basis points (no band when absent).
+    #[serde(default)]
+    pub price_band_bps: Option<u16>,
+    /// When the market locks (suspends).
+    #[serde(default)]
+    pub lock_at: Option<u64>,
+    /// When the event ends; the market locks `lock_before_end_ms` earlier.
+    #[serde(default)]
+    pub end_at: Option<u64>,
+    /// How long before `end_at` the market locks, in milliseconds.
+    #[serde(default)]
+    pub lock_before_end_ms: Option<u32>,
+    /// When the market closes.
+    #[serde(default)]
+    pub close_at: Option<u64>,
+    /// In-play delay of new orders, in milliseconds (0: none).
+    #[serde(default)]
+    pub bet_delay_ms: u32,
+    /// How the result is decided (an operator's `settle_market` when absent).
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+}
+
+impl MarketSpec {
+    /// An exchange market with one winner, the Betfair ladder and every knob at its default.
+    pub fn new(market: MarketId, selections: Vec<SelectionId>) -> MarketSpec {
+        MarketSpec {
+            market,
+            kind: MarketKind::Exchange,
+            selections,
+            places: 1,
+            ladder: LadderKind::Betfair,
+            commission_bps: 0,
+            takeout_bps: 0,
+            max_pool_minor: None,
+            max_bet_minor: None,
+            max_exposure_minor: None,
+            market_data: None,
+            odds_change_threshold_bps: None,
+            odds_tick_interval_ms: None,
+            odds_heartbeat_ms: None,
+            circuit_breaker_bps: None,
+            circuit_breaker_window_ms: None,
+            circuit_breaker_min_pool_minor: None,
+            price_band_bps: None,
+            lock_at: None,
+            end_at: None,
+            lock_before_end_ms: None,
+            close_at: None,
+            bet_delay_ms: 0,
+            resolution: None,
+        }
+    }
+}
+
+impl Default for MarketSpec {
+    /// [`MarketSpec::new`] with market id 0 and no selections, for `..MarketSpec::default()`.
+    fn default() -> Self {
+        MarketSpec::new(MarketId(0), Vec::new())
+    }
+}
+
+/// How a market's result is decided, when not by an operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Resolution {
+    /// Eligible accounts vote during a window; the tally decides at its end.
+    Vote {
+        /// Votes are accepted from this time on (ns since the epoch).
+        window_start: u64,
+        /// Votes are accepted until just before this time, when the tally decides.
+        window_end: u64,
+        /// The fewest voters for a result; fewer void the market.
+        quorum: u32,
+        /// Share of the weight a selection needs to win, in basis points.
+        threshold_bps: u16,
+        /// How votes are weighed.
+        #[serde(default)]
+        weight: VoteWeight,
+    },
 }
 
 fn default_places() -> u8 {
@@ -238,7 +412,13 @@ impl Command {
             max_market_exposure_minor: None,
             max_open_orders: None,
             stp: SelfTradePrevention::default(),
+            role: Role::Trader,
         }
+    }
+
+    /// `create_market` with a definition.
+    pub fn create_market(spec: MarketSpec) -> Command {
+        Command::CreateMarket(Box::new(spec))
     }
 
     /// Which command this is.
@@ -248,7 +428,7 @@ impl Command {
             Command::Deposit { .. } => CommandKind::Deposit,
             Command::Withdraw { .. } => CommandKind::Withdraw,
             Command::KillSwitch { .. } => CommandKind::KillSwitch,
-            Command::CreateMarket { .. } => CommandKind::CreateMarket,
+            Command::CreateMarket(_) => CommandKind::CreateMarket,
             Command::OpenMarket { .. } => CommandKind::OpenMarket,
             Command::SuspendMarket { .. } => CommandKind::SuspendMarket,
             Command::ResumeMarket { .. } => CommandKind::ResumeMarket,
@@ -260,6 +440,11 @@ impl Command {
             Command::ReplaceOrder { .. } => CommandKind::ReplaceOrder,
             Command::MassCancel { .. } => CommandKind::MassCancel,
             Command::MassQuote { .. } => CommandKind::MassQuote,
+            Command::PlaceBet { .. } => CommandKind::PlaceBet,
+            Command::CancelBet { .. } => CommandKind::CancelBet,
+            Command::ReferenceOdds { .. } => CommandKind::ReferenceOdds,
+            Command::Vote { .. } => CommandKind::Vote,
+            Command::Timer {} => CommandKind::Timer,
             Command::Balances {} => CommandKind::Balances,
         }
     }
@@ -286,5 +471,10 @@ pub enum CommandKind {
     ReplaceOrder,
     MassCancel,
     MassQuote,
+    PlaceBet,
+    CancelBet,
+    ReferenceOdds,
+    Vote,
+    Timer,
     Balances,
 }

@@ -28,7 +28,65 @@ pub struct EngineConfig {
     /// client from choosing ids that collide. A server should draw it at random when it
     /// starts and keep it secret.
     pub hash_seed: u64,
+    /// Knobs a market takes when its definition leaves them out.
+    pub market_defaults: MarketDefaults,
 }
+
+/// Node-wide defaults of the per-market knobs (each market may set its own in
+/// `create_market`). The accepted ranges are the `*_RANGE` constants of this module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketDefaults {
+    /// Keep odds state and publish the book stream and odds ticks.
+    pub market_data: bool,
+    /// Smallest move of displayed odds that publishes a tick, in basis points.
+    pub odds_change_threshold_bps: u16,
+    /// Shortest time between two change ticks, in milliseconds.
+    pub odds_tick_interval_ms: u32,
+    /// Silence after which a heartbeat tick is published, in milliseconds.
+    pub odds_heartbeat_ms: u32,
+    /// Move of reference or indicative odds that suspends a market, in basis points.
+    pub circuit_breaker_bps: u16,
+    /// Window in which that move is measured, in milliseconds.
+    pub circuit_breaker_window_ms: u32,
+    /// Total pool below which indicative odds cannot trip the circuit breaker, minor units.
+    pub circuit_breaker_min_pool_minor: i64,
+    /// How long before `end_at` a market locks, in milliseconds.
+    pub lock_before_end_ms: u32,
+}
+
+impl Default for MarketDefaults {
+    fn default() -> Self {
+        MarketDefaults {
+            market_data: true,
+            odds_change_threshold_bps: 200,
+            odds_tick_interval_ms: 300,
+            odds_heartbeat_ms: 1_000,
+            circuit_breaker_bps: 3_000,
+            circuit_breaker_window_ms: 1_000,
+            circuit_breaker_min_pool_minor: 10_000,
+            lock_before_end_ms: 3_000,
+        }
+    }
+}
+
+/// Accepted `odds_change_threshold_bps` (REQUIREMENTS §1: 100-500).
+pub const ODDS_CHANGE_THRESHOLD_RANGE: std::ops::RangeInclusive<u16> = 100..=500;
+/// Accepted `odds_tick_interval_ms` (REQUIREMENTS §1: 100-500).
+pub const ODDS_TICK_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 100..=500;
+/// Accepted `odds_heartbeat_ms`.
+pub const ODDS_HEARTBEAT_RANGE: std::ops::RangeInclusive<u32> = 500..=10_000;
+/// Accepted `circuit_breaker_bps` (REQUIREMENTS §1: 2000-5000).
+pub const CIRCUIT_BREAKER_RANGE: std::ops::RangeInclusive<u16> = 2_000..=5_000;
+/// Accepted `circuit_breaker_window_ms`.
+pub const CIRCUIT_BREAKER_WINDOW_RANGE: std::ops::RangeInclusive<u32> = 100..=60_000;
+/// Accepted `lock_before_end_ms` (REQUIREMENTS §1: 1000-5000).
+pub const LOCK_BEFORE_END_RANGE: std::ops::RangeInclusive<u32> = 1_000..=5_000;
+/// Accepted `bet_delay_ms` (0: no delay; Betfair uses 1-12 s in play).
+pub const BET_DELAY_RANGE: std::ops::RangeInclusive<u32> = 0..=12_000;
+/// Accepted `price_band_bps`.
+pub const PRICE_BAND_RANGE: std::ops::RangeInclusive<u16> = 100..=10_000;
+/// Accepted `takeout_bps`.
+pub const TAKEOUT_RANGE: std::ops::RangeInclusive<u16> = 0..=5_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -39,6 +97,7 @@ impl Default for EngineConfig {
             client_order_id_window: 1 << 20,
             transfer_id_window: 1 << 20,
             hash_seed: 0x6f64_6473_6d61_7463,
+            market_defaults: MarketDefaults::default(),
         }
     }
 }
@@ -53,6 +112,7 @@ impl EngineConfig {
             client_order_id_window: 8_192,
             transfer_id_window: 8_192,
             hash_seed: 0x6f64_6473_6d61_7463,
+            market_defaults: MarketDefaults::default(),
         }
     }
 }

@@ -10,8 +10,8 @@ use crate::command::CommandKind;
 use crate::ladder::LadderKind;
 use crate::reason::{CancelReason, RejectReason};
 use crate::types::{
-    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Persistence, SelectionId, Side, Tier,
-    TimeInForce,
+    AccountId, BreakerSource, MarketId, MarketKind, MarketStatus, OrderId, Persistence,
+    SelectionId, Side, StatusCause, TickReason, Tier, TimeInForce,
 };
 
 /// The most winners a market may be settled with (`places`).
@@ -75,7 +75,12 @@ pub enum PostingKind {
     Commission,
     /// The rounding residue of a settlement; `reference` is the market id.
     Rounding,
+    /// The house's share of a settled pool; `reference` is the market id.
+    Takeout,
 }
+
+/// How many price levels per side the odds state keeps and the book stream shows.
+pub const DISPLAY_LEVELS: usize = 3;
 
 /// Something that happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,13 +129,19 @@ pub enum Event {
         ladder: LadderKind,
         /// Commission in basis points.
         commission_bps: u16,
+        /// Pool takeout in basis points.
+        takeout_bps: u16,
     },
-    /// A market changed state.
+    /// A market changed state (book stream).
     MarketStatus {
         /// The market.
         market: MarketId,
+        /// The market's book-stream sequence number.
+        book_seq: u64,
         /// Its new state.
         status: MarketStatus,
+        /// Why.
+        cause: StatusCause,
     },
     /// A market was settled; one `account_settled` per account with a position follows.
     MarketSettled {
@@ -238,10 +249,12 @@ pub enum Event {
         /// Whether the order kept its place in the queue.
         priority_kept: bool,
     },
-    /// Two orders matched.
+    /// Two orders matched (book stream).
     Trade {
         /// The market.
         market: MarketId,
+        /// The market's book-stream sequence number.
+        book_seq: u64,
         /// The selection.
         selection: SelectionId,
         /// The resting order's odds times 100.
@@ -260,6 +273,192 @@ pub enum Event {
         taker_account: AccountId,
         /// The incoming order's side.
         taker_side: Side,
+    },
+    /// The displayed depth of one side of a selection's book changed (book stream): its best
+    /// [`DISPLAY_LEVELS`] levels as they now are, best first, zero-filled.
+    BookDepth {
+        /// The market.
+        market: MarketId,
+        /// The market's book-stream sequence number.
+        book_seq: u64,
+        /// The selection.
+        selection: SelectionId,
+        /// The side of the resting orders (`back`: best is the lowest odds; `lay`: the highest).
+        side: Side,
+        /// Odds times 100 of each level (0: no level).
+        #[serde(rename = "odds")]
+        odds_x100: [u32; DISPLAY_LEVELS],
+        /// Unmatched stake of each level in minor units.
+        #[serde(rename = "stakes")]
+        stakes_minor: [i64; DISPLAY_LEVELS],
+    },
+    /// A selection's pool changed (book stream of pool markets).
+    PoolChanged {
+        /// The market.
+        market: MarketId,
+        /// The market's book-stream sequence number.
+        book_seq: u64,
+        /// The selection.
+        selection: SelectionId,
+        /// The selection's pool in minor units.
+        #[serde(rename = "pool")]
+        pool_minor: i64,
+        /// The market's total pool in minor units.
+        #[serde(rename = "total")]
+        total_minor: i64,
+    },
+    /// Filtered odds for people and bots: the market's odds as they now are. One
+    /// `selection_odds` per selection follows, in the market's selection order.
+    OddsTick {
+        /// The market.
+        market: MarketId,
+        /// The market's tick sequence number (gap-free over ticks).
+        tick_seq: u64,
+        /// Why it was published.
+        reason: TickReason,
+        /// The market's state.
+        status: MarketStatus,
+        /// How many `selection_odds` follow.
+        selections: u16,
+        /// Sum of the selections' implied probabilities, in basis points (0 when none has odds).
+        overround_bps: u32,
+    },
+    /// One selection's odds within an `odds_tick`.
+    SelectionOdds {
+        /// The market.
+        market: MarketId,
+        /// The selection.
+        selection: SelectionId,
+        /// Best odds available to back (the best resting lay), times 100; 0 when none.
+        #[serde(rename = "back")]
+        back_x100: u32,
+        /// Best odds available to lay (the best resting back), times 100; 0 when none.
+        #[serde(rename = "lay")]
+        lay_x100: u32,
+        /// Last traded odds times 100; 0 before the first trade.
+        #[serde(rename = "last_traded")]
+        last_traded_x100: u32,
+        /// Indicative pool odds times 100 (pool markets); 0 when the selection's pool is empty.
+        #[serde(rename = "indicative")]
+        indicative_x100: u32,
+        /// Implied probability of the displayed odds, in basis points; 0 when none.
+        implied_bps: u32,
+        /// The feed's probability, in basis points; 0 before the first `reference_odds`.
+        reference_bps: u16,
+        /// Matched backer's stake so far, in minor units (exchange markets).
+        #[serde(rename = "matched")]
+        matched_minor: i64,
+        /// The selection's pool, in minor units (pool markets).
+        #[serde(rename = "pool")]
+        pool_minor: i64,
+    },
+    /// A pool bet was accepted into its selection's pool.
+    BetAccepted {
+        /// The engine's id for it (from the order id sequence).
+        bet_id: OrderId,
+        /// The owner.
+        account: AccountId,
+        /// The owner's id for it.
+        client_order_id: u64,
+        /// The market.
+        market: MarketId,
+        /// The selection.
+        selection: SelectionId,
+        /// Stake in minor units.
+        #[serde(rename = "stake")]
+        stake_minor: i64,
+    },
+    /// A pool bet was taken back (by its owner, or because the market was voided).
+    BetCancelled {
+        /// The bet.
+        bet_id: OrderId,
+        /// Its owner.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The selection.
+        selection: SelectionId,
+        /// The stake returned, in minor units.
+        #[serde(rename = "stake")]
+        stake_minor: i64,
+    },
+    /// What one pool bet returned at settlement (0 for a losing bet; the stake when refunded).
+    BetSettled {
+        /// The bet.
+        bet_id: OrderId,
+        /// Its owner.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The stake, in minor units.
+        #[serde(rename = "stake")]
+        stake_minor: i64,
+        /// The amount paid back, stake included, in minor units.
+        #[serde(rename = "payout")]
+        payout_minor: i64,
+    },
+    /// The feed's probabilities for a market were taken in.
+    ReferenceUpdated {
+        /// The market.
+        market: MarketId,
+        /// The feed account.
+        account: AccountId,
+        /// Sum of the probabilities, in basis points.
+        total_bps: u32,
+    },
+    /// A selection's odds moved too far too fast; the market was suspended.
+    CircuitBreakerTripped {
+        /// The market.
+        market: MarketId,
+        /// The selection whose odds moved.
+        selection: SelectionId,
+        /// Which odds.
+        source: BreakerSource,
+        /// The odds times 100 the move is measured from (the furthest within the window).
+        #[serde(rename = "from_odds")]
+        from_x100: u32,
+        /// The odds times 100 now.
+        #[serde(rename = "to_odds")]
+        to_x100: u32,
+        /// The move in basis points of `from_odds`.
+        move_bps: u32,
+    },
+    /// An order on a market with an in-play delay waits before it may match.
+    OrderDelayed {
+        /// The order.
+        order_id: OrderId,
+        /// The owner.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// When it enters the book (ns since the epoch).
+        until: u64,
+    },
+    /// A vote was counted.
+    VoteAccepted {
+        /// The voter.
+        account: AccountId,
+        /// The market.
+        market: MarketId,
+        /// The selection voted for.
+        selection: SelectionId,
+        /// The weight counted.
+        weight: i64,
+        /// Whether it replaced an earlier vote of the same account.
+        replaced: bool,
+    },
+    /// The vote's window ended: the winner (settlement follows) or none (void follows).
+    VoteResult {
+        /// The market.
+        market: MarketId,
+        /// The selection that reached the threshold with the quorum met, if any.
+        winner: Option<SelectionId>,
+        /// How many accounts voted.
+        voters: u32,
+        /// Total weight of the votes.
+        total_weight: i64,
+        /// Weight of the winner's votes (of the leading selection when there is no winner).
+        leading_weight: i64,
     },
     /// An account's balance and exposure (answer to `balances`).
     Balance {

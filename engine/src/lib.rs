@@ -1,7 +1,7 @@
 //! # oddsmatch-engine
 //!
-//! The deterministic core of oddsmatch: order books, risk, the ledger and settlement for
-//! exchange markets, as a pure state machine `apply(input) -> events`.
+//! The deterministic core of oddsmatch: order books, pools, odds and ticks, risk, votes, the
+//! ledger and settlement, as a pure state machine `apply(input) -> events`.
 //!
 //! **The engine does no I/O.** It owns no threads, sockets, files or clocks; time arrives
 //! inside each [`Input`]. **Money and odds are integers**: minor units (`i64`) and decimal
@@ -30,22 +30,28 @@ mod engine;
 mod event;
 mod hash;
 mod ladder;
+pub mod odds;
 mod order;
 mod reason;
 mod recent;
 mod risk;
 mod types;
 
-pub use command::{Command, CommandKind, Input, Quote};
-pub use config::{EngineConfig, MAX_AMOUNT_MINOR, MAX_SELECTIONS, TierLimits};
+pub use command::{Command, CommandKind, Input, MarketSpec, Quote, Resolution};
+pub use config::{
+    BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE, EngineConfig,
+    LOCK_BEFORE_END_RANGE, MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketDefaults,
+    ODDS_CHANGE_THRESHOLD_RANGE, ODDS_HEARTBEAT_RANGE, ODDS_TICK_INTERVAL_RANGE, PRICE_BAND_RANGE,
+    TAKEOUT_RANGE, TierLimits,
+};
 pub use engine::{DepthLevel, Engine, OrderView};
-pub use event::{Event, MAX_PLACES, PostingKind, Winners};
+pub use event::{DISPLAY_LEVELS, Event, MAX_PLACES, PostingKind, Winners};
 pub use hash::StateHasher;
 pub use ladder::{LadderKind, Tick};
 pub use order::{NIL, Order, OrderList, OrderSlab};
 pub use reason::{CancelReason, RejectReason};
 pub use risk::{Contribution, Position, exposure_minor, floor_minor};
 pub use types::{
-    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Persistence, SelectionId,
-    SelfTradePrevention, Side, Tier, TimeInForce,
+    AccountId, BreakerSource, MarketId, MarketKind, MarketStatus, OrderId, Persistence, Role,
+    SelectionId, SelfTradePrevention, Side, StatusCause, TickReason, Tier, TimeInForce, VoteWeight,
 };

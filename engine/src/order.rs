@@ -6,7 +6,7 @@
 //! the `position_*` links thread each account's list of open orders on one market.
 
 use crate::ladder::Tick;
-use crate::types::{OrderId, Persistence, Side};
+use crate::types::{OrderId, Persistence, Side, TimeInForce};
 
 /// The "no slot" link value.
 pub const NIL: u32 = u32::MAX;
@@ -36,6 +36,10 @@ pub struct Order {
     pub quote: bool,
     /// Whether it must never take liquidity (checked again on replace).
     pub post_only: bool,
+    /// Whether it is waiting out its market's in-play delay (in no book yet).
+    pub delayed: bool,
+    /// Its time in force (what a delayed order does when it enters the book).
+    pub tif: TimeInForce,
     /// Index of the owner's position in its market (set when the order enters).
     pub position: u32,
     /// Previous order in the book's queue (book-private).
@@ -75,6 +79,8 @@ impl Order {
             persistence,
             quote,
             post_only: false,
+            delayed: false,
+            tif: TimeInForce::Gtc,
             position: NIL,
             prev: NIL,
             next: NIL,

@@ -31,6 +31,17 @@ pub enum RejectReason {
     MarketFinalized = 106,
     /// The winners named at settlement are not exactly `places` distinct selections.
     InvalidWinners = 107,
+    /// The command does not apply to this kind of market (an order on a pool, a bet on an
+    /// exchange).
+    InvalidMarketKind = 108,
+    /// Reference probabilities are not one per selection, each at most 10000 bps.
+    InvalidReference = 109,
+    /// The market is not resolved by vote.
+    NotVoteMarket = 110,
+    /// The vote came outside the market's resolution window.
+    VoteWindowClosed = 111,
+    /// Under stake weighting only accounts with exposure on the market may vote.
+    NotEligibleToVote = 112,
 
     // -- orders (2xx) --
     /// The odds are not a price on the market's ladder.
@@ -49,6 +60,13 @@ pub enum RejectReason {
     InvalidQuote = 206,
     /// A cancel named both or neither of order id and client order id.
     InvalidOrderReference = 207,
+    /// The order's implied probability is too far from the reference probability.
+    OutsidePriceBand = 208,
+    /// The market suspended while the order waited out its in-play delay.
+    MarketSuspendedDuringDelay = 209,
+    /// Not allowed while the market has an in-play delay: a replace that could match (cancel
+    /// and place anew), replacing an order still waiting, or a mass quote.
+    InPlayDelay = 210,
 
     // -- risk (3xx) --
     /// Total exposure over all markets would exceed the balance.
@@ -59,6 +77,8 @@ pub enum RejectReason {
     MaxOpenOrders = 302,
     /// The account's kill switch is on.
     KillSwitch = 303,
+    /// The bet would take the market's pool past its maximum.
+    PoolLimit = 304,
 
     // -- accounts and ledger (4xx) --
     /// No account has this id.
@@ -75,6 +95,8 @@ pub enum RejectReason {
     InsufficientFreeBalance = 405,
     /// Limits given for the account are out of range.
     InvalidLimits = 406,
+    /// The account's role does not allow this command (a feed trading, a trader feeding).
+    RoleNotPermitted = 407,
 
     // -- capacity (5xx) --
     /// The shard's order table is full.
@@ -102,6 +124,11 @@ impl RejectReason {
             RejectReason::InvalidMarketTransition => "invalid_market_transition",
             RejectReason::MarketFinalized => "market_finalized",
             RejectReason::InvalidWinners => "invalid_winners",
+            RejectReason::InvalidMarketKind => "invalid_market_kind",
+            RejectReason::InvalidReference => "invalid_reference",
+            RejectReason::NotVoteMarket => "not_vote_market",
+            RejectReason::VoteWindowClosed => "vote_window_closed",
+            RejectReason::NotEligibleToVote => "not_eligible_to_vote",
             RejectReason::InvalidOdds => "invalid_odds",
             RejectReason::InvalidStake => "invalid_stake",
             RejectReason::DuplicateClientOrderId => "duplicate_client_order_id",
@@ -110,10 +137,14 @@ impl RejectReason {
             RejectReason::FokNotFilled => "fok_not_filled",
             RejectReason::InvalidQuote => "invalid_quote",
             RejectReason::InvalidOrderReference => "invalid_order_reference",
+            RejectReason::OutsidePriceBand => "outside_price_band",
+            RejectReason::MarketSuspendedDuringDelay => "market_suspended_during_delay",
+            RejectReason::InPlayDelay => "in_play_delay",
             RejectReason::InsufficientFunds => "insufficient_funds",
             RejectReason::ExposureLimit => "exposure_limit",
             RejectReason::MaxOpenOrders => "max_open_orders",
             RejectReason::KillSwitch => "kill_switch",
+            RejectReason::PoolLimit => "pool_limit",
             RejectReason::UnknownAccount => "unknown_account",
             RejectReason::DuplicateAccount => "duplicate_account",
             RejectReason::ReservedAccount => "reserved_account",
@@ -121,6 +152,7 @@ impl RejectReason {
             RejectReason::DuplicateTransferId => "duplicate_transfer_id",
             RejectReason::InsufficientFreeBalance => "insufficient_free_balance",
             RejectReason::InvalidLimits => "invalid_limits",
+            RejectReason::RoleNotPermitted => "role_not_permitted",
             RejectReason::OrderCapacity => "order_capacity",
             RejectReason::MarketCapacity => "market_capacity",
             RejectReason::AccountCapacity => "account_capacity",

@@ -151,11 +151,73 @@ impl MarketStatus {
     }
 }
 
-/// The kind of a market. Only exchange markets exist so far.
+/// The kind of a market.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketKind {
     /// Back and lay order books per selection, price-time priority.
     #[default]
     Exchange,
+    /// Pari-mutuel: bets go into a pool per selection and winners share the net pool.
+    Pool,
+}
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Trades: orders, quotes, pool bets, votes, transfers.
+    #[default]
+    Trader,
+    /// A price feed: sends `reference_odds` and nothing that trades.
+    Feed,
+}
+
+/// Why a market changed state, carried by `market_status` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusCause {
+    /// An operator's command.
+    Operator,
+    /// The market's scheduled lock time (`lock_at`, or `end_at - lock_before_end_ms`).
+    Lock,
+    /// The market's scheduled close time (`close_at`).
+    Close,
+    /// The circuit breaker tripped.
+    CircuitBreaker,
+    /// The end of a vote's resolution window.
+    Vote,
+}
+
+/// Why an `odds_tick` was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TickReason {
+    /// Some selection's displayed odds moved by at least the threshold.
+    Change,
+    /// Nothing moved for the heartbeat interval.
+    Heartbeat,
+    /// The market changed state (published at once, never filtered).
+    Status,
+}
+
+/// Whose odds tripped a circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerSource {
+    /// The reference odds from the feed.
+    Reference,
+    /// A pool's indicative odds.
+    Indicative,
+}
+
+/// How votes are weighed in a market resolved by vote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteWeight {
+    /// Every eligible account's vote counts once.
+    #[default]
+    OnePerAccount,
+    /// A vote counts the voter's exposure on the market, in minor units, when it votes.
+    Stake,
 }

@@ -161,14 +161,15 @@ fn steady_state_orders_allocate_nothing() {
             amount_minor: 1_000_000_000,
             transfer_id: 2,
         },
-        Command::CreateMarket {
+        Command::create_market(MarketSpec {
             market: MARKET,
             kind: MarketKind::Exchange,
             selections: vec![SelectionId(1), SelectionId(2), SelectionId(3)],
             places: 1,
             ladder: LadderKind::Betfair,
             commission_bps: 0,
-        },
+            ..MarketSpec::default()
+        }),
         Command::OpenMarket { market: MARKET },
     ];
     for command in setup {

@@ -18,8 +18,8 @@ use generators::{cases_from_env, input, off_ladder, persistence, rejection, side
 use oddsmatch_engine::book::{LadderBook, OrderBook, ReferenceBook};
 use oddsmatch_engine::{
     AccountId, Command, Engine, EngineConfig, Event, Input, LadderKind, MAX_AMOUNT_MINOR,
-    MAX_SELECTIONS, MarketId, MarketStatus, OrderId, Quote, RejectReason, SelectionId,
-    SelfTradePrevention, Side, Tier, TimeInForce,
+    MAX_SELECTIONS, MarketId, MarketSpec, MarketStatus, OrderId, Quote, RejectReason, Role,
+    SelectionId, SelfTradePrevention, Side, Tier, TimeInForce,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -247,6 +247,7 @@ impl<B: OrderBook> Fixture<B> {
                 max_market_exposure_minor: (account == CAPPED).then_some(CAPPED_MAX_EXPOSURE_MINOR),
                 max_open_orders: (account == FULL).then_some(2),
                 stp,
+                role: Role::Trader,
             });
             if deposit_minor > 0 {
                 let transfer_id = 100 + u64::from(account.0);
@@ -278,14 +279,15 @@ impl<B: OrderBook> Fixture<B> {
             (VOIDED, 2, 1, LadderKind::Probability, 0),
         ];
         for (market, selections, places, ladder, commission_bps) in markets {
-            self.apply(Command::CreateMarket {
+            self.apply(Command::create_market(MarketSpec {
                 market,
                 kind: Default::default(),
                 selections: (1..=selections).map(SelectionId).collect(),
                 places,
                 ladder,
                 commission_bps,
-            });
+                ..MarketSpec::default()
+            }));
             if market != PENDING {
                 self.apply(Command::OpenMarket { market });
             }
@@ -1648,14 +1650,15 @@ fn lifecycle_command(kind: u8, market: MarketId) -> Command {
 
 fn market_case(flaw: &MarketFlaw) -> Case {
     let create = |market: u32, selections: Vec<u32>, places: u8, commission_bps: u16| {
-        Command::CreateMarket {
+        Command::create_market(MarketSpec {
             market: MarketId(market),
             kind: Default::default(),
             selections: selections.into_iter().map(SelectionId).collect(),
             places,
             ladder: LadderKind::Betfair,
             commission_bps,
-        }
+            ..MarketSpec::default()
+        })
     };
     match flaw {
         MarketFlaw::Duplicate(index) => Case::new(
@@ -1751,8 +1754,8 @@ fn named_by(
         | Command::Deposit { account, .. }
         | Command::Withdraw { account, .. }
         | Command::KillSwitch { account, .. } => (Some(*account), None, None, None),
-        Command::CreateMarket { market, .. }
-        | Command::OpenMarket { market }
+        Command::CreateMarket(spec) => (None, Some(spec.market), None, None),
+        Command::OpenMarket { market }
         | Command::SuspendMarket { market }
         | Command::ResumeMarket { market }
         | Command::CloseMarket { market }
@@ -1780,7 +1783,24 @@ fn named_by(
         Command::MassQuote {
             account, market, ..
         } => (Some(*account), Some(*market), None, None),
-        Command::Balances {} => (None, None, None, None),
+        Command::PlaceBet {
+            account,
+            market,
+            client_order_id,
+            ..
+        } => (Some(*account), Some(*market), Some(*client_order_id), None),
+        Command::CancelBet {
+            account,
+            market,
+            bet_id,
+        } => (Some(*account), Some(*market), None, Some(*bet_id)),
+        Command::ReferenceOdds {
+            account, market, ..
+        }
+        | Command::Vote {
+            account, market, ..
+        } => (Some(*account), Some(*market), None, None),
+        Command::Timer {} | Command::Balances {} => (None, None, None, None),
     }
 }
 
@@ -1947,6 +1967,7 @@ fn valid_lines() -> Vec<String> {
             max_market_exposure_minor: Some(9_000),
             max_open_orders: Some(3),
             stp: SelfTradePrevention::CancelBoth,
+            role: Role::Trader,
         },
         Command::Deposit {
             account: RICH,
@@ -1962,14 +1983,15 @@ fn valid_lines() -> Vec<String> {
             account: BASIC,
             on: true,
         },
-        Command::CreateMarket {
+        Command::create_market(MarketSpec {
             market: MarketId(40),
             kind: Default::default(),
             selections: vec![SelectionId(1), SelectionId(2), SelectionId(3)],
             places: 2,
             ladder: LadderKind::Probability,
             commission_bps: 250,
-        },
+            ..MarketSpec::default()
+        }),
         Command::OpenMarket { market: PENDING },
         Command::SuspendMarket { market: MAIN },
         Command::ResumeMarket { market: SUSPENDED },
@@ -2316,6 +2338,13 @@ fn check_line<B: OrderBook + Clone>(fixture: &Fixture<B>, line: &str) -> Result<
     prop_assert_eq!(&again, &parsed, "round trip of {}", line);
 
     let mut engine = fixture.engine.clone();
+    // Let time pass first: what falls due at the line's time (ticks, locks) is not the
+    // command's doing.
+    let timer = Input {
+        ts_ns: parsed.ts_ns,
+        command: Command::Timer {},
+    };
+    engine.apply(&timer, &mut Vec::new());
     let hash = engine.state_hash();
     let mut events = Vec::new();
     engine.apply(&parsed, &mut events);

@@ -19,14 +19,15 @@ fn commands() -> Vec<Input> {
             transfer_id: u64::from(account.0),
         });
     }
-    push(Command::CreateMarket {
+    push(Command::create_market(MarketSpec {
         market: MarketId(1),
         kind: MarketKind::Exchange,
         selections: vec![SelectionId(1), SelectionId(2)],
         places: 1,
         ladder: LadderKind::Betfair,
         commission_bps: 0,
-    });
+        ..MarketSpec::default()
+    }));
     push(Command::OpenMarket {
         market: MarketId(1),
     });

@@ -594,6 +594,7 @@ impl Pair {
                 max_market_exposure_minor: None,
                 max_open_orders: spec.max_open_orders,
                 stp: spec.stp,
+                role: oddsmatch_engine::Role::Trader,
             })?;
             if spec.deposit_minor > 0 {
                 let transfer_id = self.transfer_id();
@@ -616,14 +617,15 @@ impl Pair {
     fn open_market(&mut self, spec: &MarketSpec) -> Result<MarketId, TestCaseError> {
         let market = MarketId(self.next_market_id);
         self.next_market_id += 1;
-        self.step_ok(Command::CreateMarket {
+        self.step_ok(Command::create_market(oddsmatch_engine::MarketSpec {
             market,
             kind: Default::default(),
             selections: (1..=spec.selections).map(SelectionId).collect(),
             places: spec.places,
             ladder: spec.ladder,
             commission_bps: spec.commission_bps,
-        })?;
+            ..oddsmatch_engine::MarketSpec::default()
+        }))?;
         self.step_ok(Command::OpenMarket { market })?;
         Ok(market)
     }

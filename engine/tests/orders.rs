@@ -131,6 +131,7 @@ fn the_trade_event_names_both_sides() {
             },
             Event::Trade {
                 market: MARKET,
+                book_seq: 2, // after the market's opening
                 selection: S1,
                 odds_x100: 310,
                 stake_minor: 40,
@@ -325,7 +326,9 @@ fn suspension_cancels_lapse_orders_and_keeps_persist_orders() {
         vec![
             Event::MarketStatus {
                 market: MARKET,
+                book_seq: 2,
                 status: MarketStatus::Suspended,
+                cause: StatusCause::Operator,
             },
             Event::OrderCancelled {
                 order_id: lapse,
@@ -413,7 +416,7 @@ fn cancel_by_client_order_id_cancels_the_unmatched_part() {
 #[test]
 fn cancel_needs_exactly_one_reference_to_an_open_order_of_the_account_on_the_market() {
     let mut h = four_traders();
-    let other_market = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let other_market = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     let alice = h.placed(Place::back(ALICE, S1, 300, 100).cid(42));
     let filled = h.placed(Place::back(ALICE, S2, 300, 10).cid(43));
     h.placed(Place::lay(BOB, S2, 300, 10));
@@ -630,7 +633,7 @@ fn replace_rejects_change_nothing() {
 #[test]
 fn mass_cancel_on_one_market_then_everywhere() {
     let mut h = four_traders();
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     let a1 = h.placed(Place::back(ALICE, S1, 300, 100));
     let a2 = h.placed(Place::lay(ALICE, S2, 200, 100));
     let a3 = h.placed(Place::back(ALICE, S1, 300, 100).on(second));
@@ -1188,7 +1191,7 @@ fn a_repeated_client_order_id_is_rejected_naming_the_original() {
 #[test]
 fn a_repeat_on_another_market_is_still_a_repeat() {
     let mut h = four_traders();
-    let other = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let other = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     let original = h.placed(Place::back(ALICE, S1, 300, 100).cid(5));
     let reject = h.place_rejected(
         Place::back(ALICE, S1, 300, 100).cid(5).on(other),
@@ -1255,9 +1258,9 @@ fn client_order_ids_are_remembered_within_a_bounded_window() {
 fn an_order_is_checked_for_account_market_selection_odds_and_stake() {
     let mut h = four_traders();
     let pending = MarketId(8);
-    h.accept(MarketSpec::new(pending, &[S1, S2]).command());
+    h.accept(MarketDef::new(pending, &[S1, S2]).command());
     let probability =
-        h.open_market(MarketSpec::new(MarketId(9), &[S1, S2]).ladder(LadderKind::Probability));
+        h.open_market(MarketDef::new(MarketId(9), &[S1, S2]).ladder(LadderKind::Probability));
 
     let order = Place::back(ALICE, S1, 300, 100);
     h.place_rejected(

@@ -132,7 +132,7 @@ fn open_orders_are_limited_per_tier() {
 #[test]
 fn the_open_order_limit_counts_every_market() {
     let mut h = one_account(AccountSpec::new(ALICE).max_open_orders(3), PLENTY_MINOR);
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     h.placed(Place::back(ALICE, S1, 300, 10));
     h.placed(Place::back(ALICE, S2, 300, 10));
     let third = h.placed(Place::back(ALICE, S1, 300, 10).on(second));
@@ -152,7 +152,7 @@ fn the_open_order_limit_counts_every_market() {
 // -- exposure by hand --
 
 /// The exposure on a fresh market of one account (plenty of funds) that places `orders`.
-fn exposure_of(market: MarketSpec, orders: &[Place]) -> i64 {
+fn exposure_of(market: MarketDef, orders: &[Place]) -> i64 {
     let mut h = Harness::new();
     h.funded(ALICE, PLENTY_MINOR);
     let market_id = h.open_market(market);
@@ -162,12 +162,12 @@ fn exposure_of(market: MarketSpec, orders: &[Place]) -> i64 {
     h.market_exposure(ALICE, market_id)
 }
 
-fn three_runners() -> MarketSpec {
-    MarketSpec::new(MARKET, &[S1, S2, S3])
+fn three_runners() -> MarketDef {
+    MarketDef::new(MARKET, &[S1, S2, S3])
 }
 
-fn four_runners_two_places() -> MarketSpec {
-    MarketSpec::new(MARKET, &[S1, S2, S3, S4]).places(2)
+fn four_runners_two_places() -> MarketDef {
+    MarketDef::new(MARKET, &[S1, S2, S3, S4]).places(2)
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn exposure_rounds_the_loss_up_to_a_minor_unit() {
 #[test]
 fn exposure_on_the_probability_ladder() {
     // 3% is odds 33.33: lay 100 -> 100 x 3233 = 323,300 hundredths -> 3,233.
-    let market = MarketSpec::new(MARKET, &[S1, S2]).ladder(LadderKind::Probability);
+    let market = MarketDef::new(MARKET, &[S1, S2]).ladder(LadderKind::Probability);
     assert_eq!(
         exposure_of(market, &[Place::lay(ALICE, S1, 3_333, 100)]),
         3_233
@@ -271,7 +271,7 @@ fn exposure_sums_over_markets() {
     let mut h = Harness::new();
     h.funded(ALICE, PLENTY_MINOR);
     h.default_market();
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     h.placed(Place::lay(ALICE, S1, 300, 1_000));
     h.placed(Place::back(ALICE, S1, 300, 700).on(second));
     assert_eq!(h.market_exposure(ALICE, MARKET), 2_000);
@@ -359,7 +359,7 @@ fn an_order_that_does_not_raise_exposure_needs_no_free_balance() {
 fn market_exposure_is_limited_per_market() {
     let spec = AccountSpec::new(ALICE).max_market_exposure(1_000);
     let mut h = one_account(spec, PLENTY_MINOR);
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     h.placed(Place::back(ALICE, S1, 300, 1_000));
     // S3 winning would lose both backs: 1,001 > 1,000.
     h.place_rejected(Place::back(ALICE, S2, 300, 1), RejectReason::ExposureLimit);
@@ -402,7 +402,7 @@ fn total_exposure_must_stay_within_the_balance() {
     h.create_account(AccountSpec::new(BOB));
     h.funded(ALICE, 3_000);
     h.default_market();
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2, S3]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2, S3]));
     // No money, no bet.
     h.place_rejected(
         Place::back(BOB, S1, 300, 1),
@@ -451,7 +451,7 @@ fn a_replace_is_risk_checked_when_it_raises_exposure() {
 #[test]
 fn the_kill_switch_cancels_everything_and_blocks_new_orders_until_turned_off() {
     let mut h = four_traders();
-    let second = h.open_market(MarketSpec::new(MarketId(8), &[S1, S2]));
+    let second = h.open_market(MarketDef::new(MarketId(8), &[S1, S2]));
     let bob = h.placed(Place::lay(BOB, S3, 300, 100));
     h.placed(Place::back(ALICE, S3, 300, 40)); // matched with Bob: stays
     let a1 = h.placed(Place::back(ALICE, S1, 300, 100));

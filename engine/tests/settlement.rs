@@ -46,7 +46,7 @@ fn status(h: &Harness) -> MarketStatus {
 #[test]
 fn a_market_goes_from_pending_to_settled() {
     let mut h = Harness::new();
-    let events = h.accept(MarketSpec::new(MARKET, &[S1, S2, S3]).command());
+    let events = h.accept(MarketDef::new(MARKET, &[S1, S2, S3]).command());
     assert_eq!(
         events,
         vec![Event::MarketCreated {
@@ -56,22 +56,25 @@ fn a_market_goes_from_pending_to_settled() {
             places: 1,
             ladder: LadderKind::Betfair,
             commission_bps: 0,
+            takeout_bps: 0,
         }]
     );
     assert_eq!(status(&h), MarketStatus::Pending);
-    for (command, expected) in [
+    for (seq, (command, expected)) in (1..).zip([
         (open(), MarketStatus::Open),
         (suspend(), MarketStatus::Suspended),
         (resume(), MarketStatus::Open),
         (suspend(), MarketStatus::Suspended),
         (close(), MarketStatus::Closed),
-    ] {
+    ]) {
         let events = h.accept(command);
         assert_eq!(
             events,
             vec![Event::MarketStatus {
                 market: MARKET,
+                book_seq: seq,
                 status: expected,
+                cause: StatusCause::Operator,
             }]
         );
         assert_eq!(status(&h), expected);
@@ -86,7 +89,9 @@ fn a_market_goes_from_pending_to_settled() {
             },
             Event::MarketStatus {
                 market: MARKET,
+                book_seq: 6,
                 status: MarketStatus::Settled,
+                cause: StatusCause::Operator,
             },
         ]
     );
@@ -97,7 +102,7 @@ fn a_market_goes_from_pending_to_settled() {
 /// path.
 fn market_in(state: MarketStatus) -> Harness {
     let mut h = Harness::new();
-    h.accept(MarketSpec::new(MARKET, &[S1, S2, S3]).command());
+    h.accept(MarketDef::new(MARKET, &[S1, S2, S3]).command());
     let path: &[Command] = match state {
         MarketStatus::Pending => &[],
         MarketStatus::Open => &[open()],
@@ -229,7 +234,7 @@ fn settlement_pays_the_exact_result_and_takes_commission_from_winners() {
     let mut h = Harness::new();
     h.funded(ALICE, 10_000);
     h.funded(BOB, 10_000);
-    h.open_market(MarketSpec::new(MARKET, &[S1, S2, S3]).commission_bps(500));
+    h.open_market(MarketDef::new(MARKET, &[S1, S2, S3]).commission_bps(500));
     h.placed(Place::back(ALICE, S1, 300, 1_000));
     h.placed(Place::lay(BOB, S1, 300, 1_000));
     let unmatched = h.placed(Place::back(ALICE, S2, 500, 100).persist());
@@ -280,7 +285,9 @@ fn settlement_pays_the_exact_result_and_takes_commission_from_winners() {
             ledger(COMMISSION, PostingKind::Commission, 100, 100),
             Event::MarketStatus {
                 market: MARKET,
+                book_seq: 4,
                 status: MarketStatus::Settled,
+                cause: StatusCause::Operator,
             },
         ]
     );
@@ -296,7 +303,7 @@ fn settlement_with_the_backed_selection_losing() {
     let mut h = Harness::new();
     h.funded(ALICE, 10_000);
     h.funded(BOB, 10_000);
-    h.open_market(MarketSpec::new(MARKET, &[S1, S2, S3]).commission_bps(500));
+    h.open_market(MarketDef::new(MARKET, &[S1, S2, S3]).commission_bps(500));
     h.placed(Place::back(ALICE, S1, 300, 1_000));
     h.placed(Place::lay(BOB, S1, 300, 1_000));
     h.accept(close());
@@ -318,7 +325,7 @@ fn small_odds_market() -> Harness {
     for account in [ALICE, BOB, CAROL, DAVE] {
         h.funded(account, 10_000);
     }
-    h.open_market(MarketSpec::new(MARKET, &[S1, S2, S3]).commission_bps(500));
+    h.open_market(MarketDef::new(MARKET, &[S1, S2, S3]).commission_bps(500));
     h.placed(Place::lay(BOB, S1, 107, 333));
     h.placed(Place::back(ALICE, S1, 107, 333));
     h.placed(Place::lay(DAVE, S1, 101, 1));
@@ -392,7 +399,7 @@ fn two_place_market() -> Harness {
     h.funded(ALICE, 10_000);
     h.funded(BOB, 10_000);
     h.open_market(
-        MarketSpec::new(MARKET, &[S1, S2, S3, S4])
+        MarketDef::new(MARKET, &[S1, S2, S3, S4])
             .places(2)
             .commission_bps(1_000),
     );
@@ -464,7 +471,7 @@ fn void_releases_everything_with_no_result() {
     let mut h = Harness::new();
     h.funded(ALICE, 10_000);
     h.funded(BOB, 10_000);
-    h.open_market(MarketSpec::new(MARKET, &[S1, S2, S3]).commission_bps(500));
+    h.open_market(MarketDef::new(MARKET, &[S1, S2, S3]).commission_bps(500));
     h.placed(Place::back(ALICE, S1, 300, 1_000));
     h.placed(Place::lay(BOB, S1, 300, 1_000));
     let unmatched = h.placed(Place::lay(ALICE, S2, 400, 100));
@@ -495,7 +502,9 @@ fn void_releases_everything_with_no_result() {
             },
             Event::MarketStatus {
                 market: MARKET,
+                book_seq: 3,
                 status: MarketStatus::Voided,
+                cause: StatusCause::Operator,
             },
         ]
     );
@@ -757,7 +766,7 @@ fn the_account_table_is_bounded() {
 fn market_definitions_are_checked() {
     let mut h = Harness::new();
     let selections = |n: u32| (1..=n).map(SelectionId).collect::<Vec<_>>();
-    let spec = |selections: &[SelectionId]| MarketSpec::new(MARKET, selections);
+    let spec = |selections: &[SelectionId]| MarketDef::new(MARKET, selections);
     let bad = [
         spec(&[]),
         spec(&[S1]),
@@ -778,7 +787,7 @@ fn market_definitions_are_checked() {
         spec(&[S1, S2]).commission_bps(10_000),
     ];
     for (i, market) in good.into_iter().enumerate() {
-        let market = MarketSpec {
+        let market = MarketDef {
             market: MarketId(100 + i as u32),
             ..market
         };
@@ -796,13 +805,13 @@ fn the_market_table_is_bounded_final_markets_included() {
         ..EngineConfig::small()
     };
     let mut h = Harness::with_config(config);
-    h.accept(MarketSpec::new(MarketId(1), &[S1, S2]).command());
-    h.accept(MarketSpec::new(MarketId(2), &[S1, S2]).command());
+    h.accept(MarketDef::new(MarketId(1), &[S1, S2]).command());
+    h.accept(MarketDef::new(MarketId(2), &[S1, S2]).command());
     h.accept(Command::VoidMarket {
         market: MarketId(1),
     });
     h.reject(
-        MarketSpec::new(MarketId(3), &[S1, S2]).command(),
+        MarketDef::new(MarketId(3), &[S1, S2]).command(),
         RejectReason::MarketCapacity,
     );
 }

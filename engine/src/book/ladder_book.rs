@@ -326,6 +326,10 @@ impl OrderBook for LadderBook {
         self.half(resting_side).best(resting_side)
     }
 
+    fn next_level(&self, resting_side: Side, tick: Tick) -> Option<Tick> {
+        self.half(resting_side).next_outward(resting_side, tick)
+    }
+
     fn level_stake(&self, _orders: &OrderSlab, resting_side: Side, tick: Tick) -> i64 {
         self.half(resting_side).levels[usize::from(tick)].stake_minor
     }

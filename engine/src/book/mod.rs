@@ -101,6 +101,10 @@ pub trait OrderBook: Sized {
     /// The best tick of the resting orders of `resting_side`: the lowest back, the highest lay.
     fn best(&self, resting_side: Side) -> Option<Tick>;
 
+    /// The next occupied tick of `resting_side` after `tick`, moving away from the best (up
+    /// for backs, down for lays).
+    fn next_level(&self, resting_side: Side, tick: Tick) -> Option<Tick>;
+
     /// Total unmatched stake resting at one tick of one side.
     fn level_stake(&self, orders: &OrderSlab, resting_side: Side, tick: Tick) -> i64;
 

@@ -151,6 +151,13 @@ impl OrderBook for ReferenceBook {
         }
     }
 
+    fn next_level(&self, resting_side: Side, tick: Tick) -> Option<Tick> {
+        match resting_side {
+            Side::Back => self.backs.range(tick + 1..).next().map(|(t, _)| *t),
+            Side::Lay => self.lays.range(..tick).next_back().map(|(t, _)| *t),
+        }
+    }
+
     fn level_stake(&self, orders: &OrderSlab, resting_side: Side, tick: Tick) -> i64 {
         self.side(resting_side).get(&tick).map_or(0, |queue| {
             queue.iter().map(|&slot| orders[slot].remaining_minor).sum()

@@ -7,7 +7,7 @@ use crate::config::{MAX_AMOUNT_MINOR, TierLimits};
 use crate::event::{Event, PostingKind};
 use crate::order::NIL;
 use crate::reason::{CancelReason, RejectReason};
-use crate::types::{AccountId, SelfTradePrevention, Tier};
+use crate::types::{AccountId, Role, SelfTradePrevention, Tier};
 
 /// The largest balance an account may hold, in minor units; bounds every sum in `i64`.
 const MAX_BALANCE_MINOR: i64 = 1_000 * MAX_AMOUNT_MINOR;
@@ -21,7 +21,7 @@ impl<B: OrderBook> Engine<B> {
         tier: Tier,
         overrides_minor: [Option<i64>; 3],
         max_open_orders: Option<u32>,
-        stp: SelfTradePrevention,
+        (stp, role): (SelfTradePrevention, Role),
     ) {
         let command = CommandKind::CreateAccount;
         let subject = Subject {
@@ -50,18 +50,33 @@ impl<B: OrderBook> Engine<B> {
         if !valid {
             return reject(events, command, RejectReason::InvalidLimits, subject);
         }
-        self.insert_account(account, tier, limits, stp);
+        self.insert_account(account, tier, limits, stp, role);
         events.push(Event::AccountCreated { account, tier });
     }
 
-    /// Looks up an account that may trade or move money (not a house account).
+    /// Looks up an account that may trade or move money (a trader, not a house account).
     pub(super) fn user_account(&self, account: AccountId) -> Result<u32, RejectReason> {
         match self.account_index.get(&account) {
             None => Err(RejectReason::UnknownAccount),
-            Some(index) if self.accounts[*index as usize].tier == Tier::House => {
-                Err(RejectReason::ReservedAccount)
+            Some(index) => {
+                let state = &self.accounts[*index as usize];
+                if state.tier == Tier::House {
+                    Err(RejectReason::ReservedAccount)
+                } else if state.role != Role::Trader {
+                    Err(RejectReason::RoleNotPermitted)
+                } else {
+                    Ok(*index)
+                }
             }
-            Some(index) => Ok(*index),
+        }
+    }
+
+    /// Looks up an account with the feed role.
+    pub(super) fn feed_account(&self, account: AccountId) -> Result<u32, RejectReason> {
+        match self.account_index.get(&account) {
+            None => Err(RejectReason::UnknownAccount),
+            Some(index) if self.accounts[*index as usize].role == Role::Feed => Ok(*index),
+            Some(_) => Err(RejectReason::RoleNotPermitted),
         }
     }
 

@@ -2,10 +2,11 @@
 
 use super::Engine;
 use crate::book::OrderBook;
+use crate::event::DISPLAY_LEVELS;
 use crate::hash::StateHasher;
 use crate::order::NIL;
 use crate::risk::{Contribution, exposure_minor};
-use crate::types::Tier;
+use crate::types::{MarketKind, Side, Tier};
 
 impl<B: OrderBook> Engine<B> {
     /// A hash of the whole business state: accounts, markets, books in priority order,
@@ -29,6 +30,7 @@ impl<B: OrderBook> Engine<B> {
             h.u64(u64::from(account.limits.max_open_orders));
             h.u64(account.stp as u64);
             h.u64(u64::from(account.kill_switch));
+            h.u64(account.role as u64);
             h.i64(account.balance_minor);
             h.i64(account.exposure_minor);
             h.u64(u64::from(account.open_orders));
@@ -68,6 +70,23 @@ impl<B: OrderBook> Engine<B> {
                     h.u64(u64::from(order.post_only));
                 });
             }
+            for &(slot, order_id, until) in &market.delayed {
+                if self.order_index.get(&order_id) == Some(&slot) && self.orders[slot].delayed {
+                    let order = &self.orders[slot];
+                    h.u64(order_id.0);
+                    h.u64(until);
+                    h.u64(order.client_order_id);
+                    h.u64(u64::from(self.accounts[order.account as usize].id.0));
+                    h.u64(u64::from(order.selection));
+                    h.u64(order.side as u64);
+                    h.u64(u64::from(order.tick));
+                    h.i64(order.remaining_minor);
+                    h.u64(order.persistence as u64);
+                    h.u64(order.tif as u64);
+                    h.u64(u64::from(order.post_only));
+                }
+            }
+            self.hash_market_extras(&mut h, market);
             for position in &market.positions {
                 h.u64(u64::from(self.accounts[position.account as usize].id.0));
                 for outcome in position.outcomes.iter() {
@@ -86,6 +105,155 @@ impl<B: OrderBook> Engine<B> {
             h.u64(transfer_id);
         }
         h.finish()
+    }
+
+    /// Hashes what pools, odds state, timers and votes add to a market.
+    fn hash_market_extras(&self, h: &mut StateHasher, market: &super::Market<B>) {
+        let r = &market.rules;
+        for value in [
+            u64::from(r.takeout_bps),
+            r.max_pool_minor as u64,
+            r.max_bet_minor as u64,
+            r.max_exposure_minor as u64,
+            u64::from(r.market_data),
+            u64::from(r.odds_change_threshold_bps),
+            r.odds_tick_interval_ns,
+            r.odds_heartbeat_ns,
+            u64::from(r.circuit_breaker_bps),
+            r.circuit_breaker_window_ns,
+            r.circuit_breaker_min_pool_minor as u64,
+            r.price_band_bps.map_or(u64::MAX, u64::from),
+            r.lock_at_ns.unwrap_or(u64::MAX),
+            r.close_at_ns.unwrap_or(u64::MAX),
+            r.bet_delay_ns,
+            market.book_seq,
+        ] {
+            h.u64(value);
+        }
+        let odds = &market.odds;
+        h.u64(odds.tick_seq);
+        h.u64(odds.last_tick_ns.unwrap_or(u64::MAX));
+        h.u64(u64::from(odds.pending_change));
+        h.u64(u64::from(odds.has_reference));
+        for state in odds.selections.iter() {
+            for levels in &state.depth {
+                for (odds, stake) in levels.odds_x100.iter().zip(levels.stakes_minor.iter()) {
+                    h.u64(u64::from(*odds));
+                    h.i64(*stake);
+                }
+            }
+            h.u64(u64::from(state.last_traded_x100));
+            h.i64(state.matched_minor);
+            h.u64(u64::from(state.reference_bps));
+            let p = &state.published;
+            for value in [p.back_x100, p.lay_x100, p.indicative_x100, p.reference_x100] {
+                h.u64(u64::from(value));
+            }
+            for window in [&state.reference_window, &state.indicative_window] {
+                for (until, value) in window.samples() {
+                    h.u64(until);
+                    h.u64(u64::from(value));
+                }
+                h.u64(u64::MAX);
+            }
+        }
+        for pool in market.pool.pools.iter() {
+            h.i64(*pool);
+        }
+        for bet in &market.pool.bets {
+            h.u64(bet.id.0);
+            h.u64(bet.client_order_id);
+            h.u64(u64::from(self.accounts[bet.account as usize].id.0));
+            h.u64(u64::from(bet.selection));
+            h.i64(bet.stake_minor);
+            h.u64(u64::from(bet.live));
+        }
+        if let Some(votes) = &market.votes {
+            h.u64(votes.window_start);
+            h.u64(votes.window_end);
+            h.u64(u64::from(votes.quorum));
+            h.u64(u64::from(votes.threshold_bps));
+            h.u64(votes.weight as u64);
+            for &(account, selection, weight) in &votes.votes {
+                h.u64(u64::from(self.accounts[account as usize].id.0));
+                h.u64(u64::from(selection));
+                h.i64(weight);
+            }
+        }
+    }
+
+    /// Checks what pools, odds state, timers and votes add to a market.
+    fn validate_market_extras(&self, index: usize) -> Result<(), String> {
+        let market = &self.markets[index];
+        let id = market.id.0;
+        // Pools: each is the sum of its live bets, and bets are sorted by id.
+        if market.kind == MarketKind::Pool {
+            let mut pools = vec![0i64; market.selections.len()];
+            for bet in market.pool.bets.iter().filter(|b| b.live) {
+                pools[usize::from(bet.selection)] += bet.stake_minor;
+            }
+            if *pools != *market.pool.pools || pools.iter().sum::<i64>() != market.pool.total_minor
+            {
+                return Err(format!("market {id}: pools differ from their bets"));
+            }
+            if !market.pool.bets.windows(2).all(|w| w[0].id < w[1].id) {
+                return Err(format!("market {id}: bets out of order"));
+            }
+        }
+        // Displayed depth equals a naive recomputation from the orders in the book.
+        if market.rules.market_data && market.kind == MarketKind::Exchange {
+            for (selection, book) in market.books.iter().enumerate() {
+                let mut levels: [Vec<(u32, i64)>; 2] = [Vec::new(), Vec::new()];
+                book.for_each(&self.orders, &mut |slot| {
+                    let order = &self.orders[slot];
+                    let side = usize::from(order.side == Side::Lay);
+                    let odds = market.ladder.odds(order.tick);
+                    match levels[side].iter_mut().find(|(o, _)| *o == odds) {
+                        Some(level) => level.1 += order.remaining_minor,
+                        None => levels[side].push((odds, order.remaining_minor)),
+                    }
+                });
+                levels[0].sort_by_key(|(odds, _)| *odds);
+                levels[1].sort_by_key(|(odds, _)| std::cmp::Reverse(*odds));
+                for (side, expected) in levels.iter().enumerate() {
+                    let shown = &market.odds.selections[selection].depth[side];
+                    for n in 0..DISPLAY_LEVELS {
+                        let want = expected.get(n).copied().unwrap_or((0, 0));
+                        if (shown.odds_x100[n], shown.stakes_minor[n]) != want {
+                            return Err(format!(
+                                "market {id} selection {selection}: displayed depth {shown:?} \
+                                 but the book holds {expected:?}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // Votes: the tally is the sum of the votes.
+        if let Some(votes) = &market.votes {
+            let mut tally = vec![(0i64, 0u32); market.selections.len()];
+            for (entry, &(account, selection, weight)) in votes.votes.iter().enumerate() {
+                tally[usize::from(selection)].0 += weight;
+                tally[usize::from(selection)].1 += 1;
+                if votes.index.get(&account) != Some(&(entry as u32)) {
+                    return Err(format!("market {id}: vote index is wrong"));
+                }
+            }
+            if *tally != *votes.tally
+                || votes.index.len() != votes.votes.len()
+                || tally.iter().map(|t| t.0).sum::<i64>() != votes.total_weight
+            {
+                return Err(format!("market {id}: vote tally differs from the votes"));
+            }
+        }
+        // The market's deadline is scheduled.
+        let due = self.next_due(index as u32);
+        if market.scheduled_ns != due
+            || (due != u64::MAX && !self.deadlines.contains(&(due, index as u32)))
+        {
+            return Err(format!("market {id}: deadline {due} is not scheduled"));
+        }
+        Ok(())
     }
 
     /// Checks every invariant of the engine; returns the first one broken.
@@ -136,6 +304,30 @@ impl<B: OrderBook> Engine<B> {
                     return Err(problem);
                 }
             }
+            // Orders waiting out the in-play delay are live but in no book.
+            for &(slot, order_id, _) in &market.delayed {
+                if self.order_index.get(&order_id) != Some(&slot) || !self.orders[slot].delayed {
+                    continue;
+                }
+                resting += 1;
+                let order = &self.orders[slot];
+                per_account[order.account as usize] += 1;
+                let odds = market.ladder.odds(order.tick);
+                let c = Contribution::unmatched(order.side, odds, order.remaining_minor);
+                let p = market.position_index[&order.account] as usize;
+                unmatched_by_position[p].0[usize::from(order.selection)] += c.win;
+                unmatched_by_position[p].1[usize::from(order.selection)] += c.lose;
+            }
+            // Pool bets stake money on no counterparty: take them out before netting.
+            for bet in market.pool.bets.iter().filter(|b| b.live) {
+                let Some(&p) = market.position_index.get(&bet.account) else {
+                    return Err(format!("bet {} has no position", bet.id.0));
+                };
+                let loss = -100 * i128::from(bet.stake_minor);
+                unmatched_by_position[p as usize].0[usize::from(bet.selection)] += loss;
+                unmatched_by_position[p as usize].1[usize::from(bet.selection)] += loss;
+            }
+            self.validate_market_extras(market_index)?;
             let mut matched_win = vec![0i128; selections];
             let mut matched_lose = vec![0i128; selections];
             for (p, position) in market.positions.iter().enumerate() {
@@ -252,6 +444,15 @@ impl<B: OrderBook> Engine<B> {
                     account.id.0, account.exposure_minor, account.balance_minor
                 ));
             }
+        }
+        let scheduled = self
+            .markets
+            .iter()
+            .filter(|m| m.scheduled_ns != u64::MAX)
+            .count();
+        let first = self.deadlines.first().map_or(u64::MAX, |(due, _)| *due);
+        if scheduled != self.deadlines.len() || first != self.next_deadline_ns {
+            return Err("the deadline set is out of step with the markets".into());
         }
         if self.total_balance_minor() != self.net_deposits_minor() {
             return Err(format!(

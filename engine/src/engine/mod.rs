@@ -18,9 +18,14 @@
 
 mod accounts;
 mod check;
+mod feed;
+mod market_data;
 mod markets;
 mod orders;
+mod pools;
 mod quotes;
+mod timers;
+mod votes;
 
 use rustc_hash::FxHashMap;
 
@@ -34,8 +39,8 @@ use crate::reason::RejectReason;
 use crate::recent::RecentKeys;
 use crate::risk::Position;
 use crate::types::{
-    AccountId, MarketId, MarketKind, MarketStatus, OrderId, SelectionId, SelfTradePrevention, Side,
-    Tier,
+    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Role, SelectionId, SelfTradePrevention,
+    Side, Tier,
 };
 
 /// One account's state.
@@ -45,6 +50,7 @@ struct Account {
     tier: Tier,
     limits: TierLimits,
     stp: SelfTradePrevention,
+    role: Role,
     kill_switch: bool,
     balance_minor: i64,
     /// Sum of the exposures of the account's positions.
@@ -69,6 +75,27 @@ struct Market<B> {
     /// Positions in the order accounts first traded here.
     positions: Vec<Position>,
     position_index: FxHashMap<u32, u32>,
+    /// The knobs it was created with, resolved against the node's defaults.
+    rules: markets::MarketRules,
+    /// Sequence number of the last book-stream event (`market_status`, `trade`,
+    /// `book_depth`, `pool_changed`).
+    book_seq: u64,
+    /// Odds state, tick filter and circuit breaker memory.
+    odds: market_data::OddsState,
+    /// Pools and bets (pool markets; empty otherwise).
+    pool: pools::PoolState,
+    /// Orders waiting out the in-play delay, oldest first: (slot, order id, due time).
+    delayed: std::collections::VecDeque<(u32, OrderId, u64)>,
+    /// The vote of a market resolved by vote.
+    votes: Option<Box<votes::VoteState>>,
+    /// The deadline this market has in the engine's timer set (`u64::MAX`: none).
+    scheduled_ns: u64,
+    /// Selections whose book changed during the current command (bit per selection).
+    dirty: u64,
+    /// Whether the market is on the engine's list of markets touched by the current command.
+    touched: bool,
+    /// Whether the market changed state during the current command.
+    status_changed: bool,
 }
 
 impl<B> Market<B> {
@@ -103,6 +130,12 @@ pub struct Engine<B: OrderBook = LadderBook> {
     steps: Scratch<MatchStep>,
     /// Scratch space for mass quotes, reused by every mass quote.
     quote_scratch: quotes::QuoteScratch,
+    /// Markets touched by the current command, flushed (depth, ticks, timers) at its end.
+    touched: Scratch<u32>,
+    /// Deadlines of markets: (due time, market index), earliest first.
+    deadlines: std::collections::BTreeSet<(u64, u32)>,
+    /// The earliest deadline (`u64::MAX`: none); every input checks it.
+    next_deadline_ns: u64,
 }
 
 /// A buffer reused from command to command. Its contents mean nothing between commands, so a
@@ -213,6 +246,9 @@ impl<B: OrderBook> Engine<B> {
             withdrawals_minor: 0,
             steps: Scratch::with_capacity(1_024),
             quote_scratch: quotes::QuoteScratch::default(),
+            touched: Scratch::with_capacity(64),
+            deadlines: std::collections::BTreeSet::new(),
+            next_deadline_ns: u64::MAX,
             config,
         };
         for id in [AccountId::HOUSE_ROUNDING, AccountId::HOUSE_COMMISSION] {
@@ -221,6 +257,7 @@ impl<B: OrderBook> Engine<B> {
                 Tier::House,
                 TierLimits::for_tier(Tier::House),
                 SelfTradePrevention::None,
+                Role::Trader,
             );
         }
         engine
@@ -230,7 +267,18 @@ impl<B: OrderBook> Engine<B> {
     pub fn apply(&mut self, input: &Input, events: &mut Vec<Event>) -> u64 {
         self.seq += 1;
         self.ts_ns = input.ts_ns;
-        match &input.command {
+        if self.ts_ns >= self.next_deadline_ns {
+            self.fire_deadlines(events);
+        }
+        self.dispatch(&input.command, events);
+        if !self.touched.is_empty() {
+            self.flush(events);
+        }
+        self.seq
+    }
+
+    fn dispatch(&mut self, command: &Command, events: &mut Vec<Event>) {
+        match command {
             Command::CreateAccount {
                 account,
                 tier,
@@ -239,6 +287,7 @@ impl<B: OrderBook> Engine<B> {
                 max_market_exposure_minor,
                 max_open_orders,
                 stp,
+                role,
             } => self.create_account(
                 events,
                 *account,
@@ -249,7 +298,7 @@ impl<B: OrderBook> Engine<B> {
                     *max_market_exposure_minor,
                 ],
                 *max_open_orders,
-                *stp,
+                (*stp, *role),
             ),
             Command::Deposit {
                 account,
@@ -262,22 +311,7 @@ impl<B: OrderBook> Engine<B> {
                 transfer_id,
             } => self.withdraw(events, *account, *amount_minor, *transfer_id),
             Command::KillSwitch { account, on } => self.kill_switch(events, *account, *on),
-            Command::CreateMarket {
-                market,
-                kind,
-                selections,
-                places,
-                ladder,
-                commission_bps,
-            } => self.create_market(
-                events,
-                *market,
-                *kind,
-                selections,
-                *places,
-                *ladder,
-                *commission_bps,
-            ),
+            Command::CreateMarket(spec) => self.create_market(events, spec),
             Command::OpenMarket { market } => self.open_market(events, *market),
             Command::SuspendMarket { market } => self.suspend_market(events, *market),
             Command::ResumeMarket { market } => self.resume_market(events, *market),
@@ -338,9 +372,38 @@ impl<B: OrderBook> Engine<B> {
                 market,
                 quotes,
             } => self.mass_quote(events, *account, *market, quotes),
+            Command::PlaceBet {
+                account,
+                market,
+                selection,
+                stake_minor,
+                client_order_id,
+            } => self.place_bet(
+                events,
+                *account,
+                *market,
+                *selection,
+                *stake_minor,
+                *client_order_id,
+            ),
+            Command::CancelBet {
+                account,
+                market,
+                bet_id,
+            } => self.cancel_bet(events, *account, *market, *bet_id),
+            Command::ReferenceOdds {
+                account,
+                market,
+                probabilities_bps,
+            } => self.reference_odds(events, *account, *market, probabilities_bps),
+            Command::Vote {
+                account,
+                market,
+                selection,
+            } => self.vote(events, *account, *market, *selection),
+            Command::Timer {} => {}
             Command::Balances {} => self.balances(events),
         }
-        self.seq
     }
 
     // -- getters --
@@ -483,6 +546,7 @@ impl<B: OrderBook> Engine<B> {
         tier: Tier,
         limits: TierLimits,
         stp: SelfTradePrevention,
+        role: Role,
     ) -> u32 {
         let index = self.accounts.len() as u32;
         self.accounts.push(Account {
@@ -490,6 +554,7 @@ impl<B: OrderBook> Engine<B> {
             tier,
             limits,
             stp,
+            role,
             kill_switch: false,
             balance_minor: 0,
             exposure_minor: 0,

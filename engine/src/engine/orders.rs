@@ -14,7 +14,8 @@ use crate::order::Order;
 use crate::reason::{CancelReason, RejectReason};
 use crate::risk::{Contribution, Position};
 use crate::types::{
-    AccountId, MarketId, MarketStatus, OrderId, Persistence, SelectionId, Side, TimeInForce,
+    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Persistence, SelectionId, Side,
+    TimeInForce,
 };
 
 /// The arguments of `place_order`.
@@ -60,8 +61,8 @@ impl<B: OrderBook> Engine<B> {
         let tick = target
             .ok()
             .and_then(|(_, market, _)| self.markets[market as usize].ladder.tick(new.odds_x100));
-        let stake_ok =
-            target.is_ok_and(|(account, _, _)| self.stake_allowed(account, new.stake_minor));
+        let stake_ok = target
+            .is_ok_and(|(account, market, _)| self.stake_allowed(account, market, new.stake_minor));
         // A repeat is answered with the original order before anything else, so that a client
         // retrying after a timeout learns its order exists even if the market has since been
         // suspended.
@@ -86,6 +87,9 @@ impl<B: OrderBook> Engine<B> {
         let Some(tick) = tick else {
             return reject(events, command, RejectReason::InvalidOdds, subject);
         };
+        if !self.inside_price_band(market, selection, new.odds_x100) {
+            return reject(events, command, RejectReason::OutsidePriceBand, subject);
+        }
         if !stake_ok {
             return reject(events, command, RejectReason::InvalidStake, subject);
         }
@@ -99,8 +103,11 @@ impl<B: OrderBook> Engine<B> {
         }) {
             return reject(events, command, reason, subject);
         }
+        let delay_ns = self.markets[market as usize].rules.bet_delay_ns;
         let book = &self.markets[market as usize].books[usize::from(selection)];
-        if new.post_only && book.crosses(new.side, tick) {
+        // A delayed order meets the book only when its delay is over: post-only and
+        // fill-or-kill are checked then.
+        if delay_ns == 0 && new.post_only && book.crosses(new.side, tick) {
             return reject(events, command, RejectReason::PostOnlyWouldMatch, subject);
         }
         let taker = Taker {
@@ -110,7 +117,10 @@ impl<B: OrderBook> Engine<B> {
             account,
             stp: self.accounts[account as usize].stp,
         };
-        if new.tif == TimeInForce::Fok && book.fillable(&self.orders, &taker) < new.stake_minor {
+        if delay_ns == 0
+            && new.tif == TimeInForce::Fok
+            && book.fillable(&self.orders, &taker) < new.stake_minor
+        {
             return reject(events, command, RejectReason::FokNotFilled, subject);
         }
 
@@ -131,6 +141,7 @@ impl<B: OrderBook> Engine<B> {
             false,
         );
         order.post_only = new.post_only;
+        order.tif = new.tif;
         events.push(Event::OrderAccepted {
             order_id,
             account: new.account,
@@ -144,10 +155,14 @@ impl<B: OrderBook> Engine<B> {
             persistence: new.persistence,
             quote: false,
         });
-        self.enter_order(events, order, new.tif);
+        if delay_ns == 0 {
+            self.enter_order(events, order, new.tif);
+        } else {
+            self.delay_order(events, order, delay_ns);
+        }
     }
 
-    /// Resolves the account, an open market and the selection an order is for.
+    /// Resolves the account, an open exchange market and the selection an order is for.
     pub(super) fn order_target(
         &self,
         account: AccountId,
@@ -156,6 +171,9 @@ impl<B: OrderBook> Engine<B> {
     ) -> Result<(u32, u32, u16), RejectReason> {
         let account = self.user_account(account)?;
         let market = self.open_market_index(market)?;
+        if self.markets[market as usize].kind != MarketKind::Exchange {
+            return Err(RejectReason::InvalidMarketKind);
+        }
         let selection = self.markets[market as usize]
             .selection_index(selection)
             .ok_or(RejectReason::InvalidSelection)?;
@@ -174,9 +192,11 @@ impl<B: OrderBook> Engine<B> {
         Ok(index)
     }
 
-    pub(super) fn stake_allowed(&self, account: u32, stake_minor: i64) -> bool {
+    /// Whether a stake is within the account's limits and the market's largest bet.
+    pub(super) fn stake_allowed(&self, account: u32, market: u32, stake_minor: i64) -> bool {
         let limits = &self.accounts[account as usize].limits;
         stake_minor <= MAX_AMOUNT_MINOR
+            && stake_minor <= self.markets[market as usize].rules.max_bet_minor
             && (limits.min_stake_minor..=limits.max_stake_minor).contains(&stake_minor)
     }
 
@@ -230,7 +250,9 @@ impl<B: OrderBook> Engine<B> {
         if after <= position.exposure_minor {
             return Ok(());
         }
-        if after > account.limits.max_market_exposure_minor {
+        if after > account.limits.max_market_exposure_minor
+            || after > market.rules.max_exposure_minor
+        {
             return Err(RejectReason::ExposureLimit);
         }
         if account.exposure_minor - position.exposure_minor + after > account.balance_minor {
@@ -240,7 +262,7 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// The holder's position index on its market, created flat on first use.
-    fn position_index(&mut self, holder: Holder) -> u32 {
+    pub(super) fn position_index(&mut self, holder: Holder) -> u32 {
         let market = &mut self.markets[holder.market as usize];
         if let Some(index) = market.position_index.get(&holder.account) {
             return *index;
@@ -272,6 +294,13 @@ impl<B: OrderBook> Engine<B> {
     /// Stores an accepted order, books its unmatched exposure, matches it and rests or
     /// cancels the remainder according to `tif`.
     pub(super) fn enter_order(&mut self, events: &mut Vec<Event>, order: Order, tif: TimeInForce) {
+        let slot = self.store_order(order);
+        self.match_and_rest(events, slot, tif);
+    }
+
+    /// Stores an accepted order in the slab, links it to its position and books its unmatched
+    /// exposure; returns its slot.
+    fn store_order(&mut self, order: Order) -> u32 {
         let slot = self
             .orders
             .insert(order)
@@ -288,7 +317,95 @@ impl<B: OrderBook> Engine<B> {
             slot,
             Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
         );
-        self.match_and_rest(events, slot, tif);
+        slot
+    }
+
+    /// Stores an accepted order that must wait out its market's in-play delay.
+    fn delay_order(&mut self, events: &mut Vec<Event>, mut order: Order, delay_ns: u64) {
+        order.delayed = true;
+        let slot = self.store_order(order);
+        let until = self.ts_ns.saturating_add(delay_ns);
+        let market = &mut self.markets[order.market as usize];
+        market.delayed.push_back((slot, order.id, until));
+        events.push(Event::OrderDelayed {
+            order_id: order.id,
+            account: self.accounts[order.account as usize].id,
+            market: market.id,
+            until,
+        });
+        self.touch(order.market);
+    }
+
+    /// Lets the delayed orders of a market whose delay is over at `now` enter the book, oldest
+    /// first. The market is open: leaving `open` rejects the waiting orders.
+    pub(super) fn release_delayed(&mut self, events: &mut Vec<Event>, index: u32, now: u64) {
+        while let Some(&(slot, order_id, until)) = self.markets[index as usize].delayed.front() {
+            if until > now {
+                break;
+            }
+            self.markets[index as usize].delayed.pop_front();
+            if !self.is_waiting(slot, order_id) {
+                continue; // cancelled while it waited
+            }
+            self.orders[slot].delayed = false;
+            let order = self.orders[slot];
+            let book = &self.markets[index as usize].books[usize::from(order.selection)];
+            let refusal = if order.post_only && book.crosses(order.side, order.tick) {
+                Some(RejectReason::PostOnlyWouldMatch)
+            } else if order.tif == TimeInForce::Fok {
+                let taker = Taker {
+                    side: order.side,
+                    limit: order.tick,
+                    stake_minor: order.remaining_minor,
+                    account: order.account,
+                    stp: self.accounts[order.account as usize].stp,
+                };
+                (book.fillable(&self.orders, &taker) < order.remaining_minor)
+                    .then_some(RejectReason::FokNotFilled)
+            } else {
+                None
+            };
+            match refusal {
+                Some(reason) => self.drop_delayed(events, slot, reason),
+                None => self.match_and_rest(events, slot, order.tif),
+            }
+        }
+    }
+
+    /// Rejects every order of the market still waiting out its delay (the market is leaving
+    /// `open`).
+    pub(super) fn reject_delayed(&mut self, events: &mut Vec<Event>, index: u32) {
+        while let Some((slot, order_id, _)) = self.markets[index as usize].delayed.pop_front() {
+            if self.is_waiting(slot, order_id) {
+                self.drop_delayed(events, slot, RejectReason::MarketSuspendedDuringDelay);
+            }
+        }
+    }
+
+    /// Whether `slot` still holds the delayed order `order_id` (it may have been cancelled).
+    fn is_waiting(&self, slot: u32, order_id: OrderId) -> bool {
+        self.order_index.get(&order_id) == Some(&slot) && self.orders[slot].delayed
+    }
+
+    /// Refuses a delayed order when it would have entered the book: a `rejected` event naming
+    /// it, and its exposure released.
+    fn drop_delayed(&mut self, events: &mut Vec<Event>, slot: u32, reason: RejectReason) {
+        let order = self.orders[slot];
+        let market = &self.markets[order.market as usize];
+        let odds_x100 = market.ladder.odds(order.tick);
+        events.push(Event::Rejected {
+            command: CommandKind::PlaceOrder,
+            reason,
+            account: Some(self.accounts[order.account as usize].id),
+            market: Some(market.id),
+            client_order_id: Some(order.client_order_id),
+            order_id: Some(order.id),
+        });
+        self.adjust_position(
+            slot,
+            -Contribution::unmatched(order.side, odds_x100, order.remaining_minor),
+        );
+        self.release(slot);
     }
 
     /// Matches the order in `slot` (not resting) and rests or cancels what is left.
@@ -309,6 +426,9 @@ impl<B: OrderBook> Engine<B> {
             &taker,
             &mut steps,
         );
+        if !steps.is_empty() {
+            self.mark_dirty(order.market, order.selection);
+        }
         // The taker's position changes once for all its fills.
         let mut taker_delta = Contribution::ZERO;
         for step in steps.iter() {
@@ -333,6 +453,7 @@ impl<B: OrderBook> Engine<B> {
         } else if tif == TimeInForce::Gtc {
             let market = &mut self.markets[order.market as usize];
             market.books[usize::from(order.selection)].rest(&mut self.orders, slot);
+            self.mark_dirty(order.market, order.selection);
         } else {
             debug_assert_eq!(tif, TimeInForce::Ioc, "fill-or-kill fills completely");
             self.finish_cancel(events, slot, CancelReason::IocRemainder);
@@ -367,8 +488,14 @@ impl<B: OrderBook> Engine<B> {
         self.adjust_position(maker, change(maker_order.side, trade_odds));
         let taker_delta = change(taker_order.side, taker_odds);
         self.orders[taker].remaining_minor -= stake_minor;
+        let market = &mut self.markets[taker_order.market as usize];
+        market.book_seq += 1;
+        market
+            .odds
+            .record_trade(usize::from(taker_order.selection), trade_odds, stake_minor);
         events.push(Event::Trade {
             market: market_id,
+            book_seq: market.book_seq,
             selection: selection_id,
             odds_x100: trade_odds,
             stake_minor,
@@ -392,8 +519,11 @@ impl<B: OrderBook> Engine<B> {
         reason: CancelReason,
     ) {
         let order = self.orders[slot];
-        self.markets[order.market as usize].books[usize::from(order.selection)]
-            .remove(&mut self.orders, slot);
+        if !order.delayed {
+            self.markets[order.market as usize].books[usize::from(order.selection)]
+                .remove(&mut self.orders, slot);
+            self.mark_dirty(order.market, order.selection);
+        }
         self.finish_cancel(events, slot, reason);
     }
 
@@ -514,13 +644,24 @@ impl<B: OrderBook> Engine<B> {
         let Some(tick) = ladder.tick(odds_x100) else {
             return reject(events, command, RejectReason::InvalidOdds, subject);
         };
-        if !self.stake_allowed(account_index, stake_minor) {
+        let order = self.orders[slot];
+        if order.delayed {
+            return reject(events, command, RejectReason::InPlayDelay, subject);
+        }
+        if tick != order.tick && !self.inside_price_band(market_index, order.selection, odds_x100) {
+            return reject(events, command, RejectReason::OutsidePriceBand, subject);
+        }
+        if !self.stake_allowed(account_index, market_index, stake_minor) {
             return reject(events, command, RejectReason::InvalidStake, subject);
         }
-        let order = self.orders[slot];
         if tick == order.tick && stake_minor <= order.remaining_minor {
             self.reduce_order(events, slot, stake_minor);
             return;
+        }
+        // On a market with an in-play delay a replace that could match is a new bet: cancel
+        // and place anew, so that the delay applies.
+        if self.markets[market_index as usize].rules.bet_delay_ns != 0 {
+            return reject(events, command, RejectReason::InPlayDelay, subject);
         }
         let holder = Holder {
             account: account_index,
@@ -550,6 +691,7 @@ impl<B: OrderBook> Engine<B> {
         let market = &mut self.markets[order.market as usize];
         let odds_x100 = market.ladder.odds(order.tick);
         market.books[usize::from(order.selection)].reduce(&mut self.orders, slot, stake_minor);
+        self.mark_dirty(order.market, order.selection);
         self.push_replaced(events, slot, true);
         let cut = order.remaining_minor - stake_minor;
         self.adjust_position(slot, -Contribution::unmatched(order.side, odds_x100, cut));
@@ -561,6 +703,7 @@ impl<B: OrderBook> Engine<B> {
         let market = &mut self.markets[order.market as usize];
         let ladder = market.ladder;
         market.books[usize::from(order.selection)].remove(&mut self.orders, slot);
+        self.mark_dirty(order.market, order.selection);
         let old =
             Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor);
         let new = Contribution::unmatched(order.side, ladder.odds(tick), stake_minor);

@@ -17,7 +17,7 @@ use crate::ladder::Tick;
 use crate::order::{NIL, Order};
 use crate::reason::{CancelReason, RejectReason};
 use crate::risk::{Contribution, exposure_minor};
-use crate::types::{AccountId, MarketId, OrderId, Persistence, Side, TimeInForce};
+use crate::types::{AccountId, MarketId, MarketKind, OrderId, Persistence, Side, TimeInForce};
 
 /// Working space of a mass quote, kept by the engine between commands so that a market
 /// maker's stream of mass quotes allocates nothing.
@@ -99,6 +99,13 @@ impl<B: OrderBook> Engine<B> {
     ) -> Result<Holder, RejectReason> {
         let account_index = self.user_account(account)?;
         let market_index = self.open_market_index(market)?;
+        let rules = &self.markets[market_index as usize].rules;
+        if self.markets[market_index as usize].kind != MarketKind::Exchange {
+            return Err(RejectReason::InvalidMarketKind);
+        }
+        if rules.bet_delay_ns != 0 {
+            return Err(RejectReason::InPlayDelay);
+        }
         let holder = Holder {
             account: account_index,
             market: market_index,
@@ -136,7 +143,10 @@ impl<B: OrderBook> Engine<B> {
                     .ladder
                     .tick(odds_x100)
                     .ok_or(RejectReason::InvalidOdds)?;
-                if !self.stake_allowed(account_index, stake_minor) {
+                if !self.inside_price_band(market_index, selection, odds_x100) {
+                    return Err(RejectReason::OutsidePriceBand);
+                }
+                if !self.stake_allowed(account_index, market_index, stake_minor) {
                     return Err(RejectReason::InvalidStake);
                 }
                 ticks[n] = Some(tick);

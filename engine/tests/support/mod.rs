@@ -5,7 +5,7 @@
 //! command it checks that both produced the same events and the same state hash, that both pass
 //! `validate()`, and that money is conserved. Getters read the fast engine.
 //!
-//! Commands are built in Rust with small builders ([`AccountSpec`], [`MarketSpec`], [`Place`])
+//! Commands are built in Rust with small builders ([`AccountSpec`], [`MarketDef`], [`Place`])
 //! or parsed from sim lines (`apply_json`). Rejects go through [`Harness::reject`], which also
 //! checks that the refused command left the state hash as it was.
 
@@ -252,24 +252,26 @@ impl Harness {
     // -- markets --
 
     /// Creates a market as specified and opens it; both must succeed.
-    pub fn open_market(&mut self, spec: MarketSpec) -> MarketId {
+    pub fn open_market(&mut self, spec: MarketDef) -> MarketId {
         self.accept(spec.command());
         let events = self.accept(Command::OpenMarket {
             market: spec.market,
         });
         assert_eq!(
-            events,
-            vec![Event::MarketStatus {
+            events.first(),
+            Some(&Event::MarketStatus {
                 market: spec.market,
+                book_seq: 1,
                 status: MarketStatus::Open,
-            }]
+                cause: StatusCause::Operator,
+            })
         );
         spec.market
     }
 
     /// The default market: [`MARKET`] with selections 1, 2, 3, one place, no commission.
     pub fn default_market(&mut self) -> MarketId {
-        self.open_market(MarketSpec::new(MARKET, &[S1, S2, S3]))
+        self.open_market(MarketDef::new(MARKET, &[S1, S2, S3]))
     }
 
     /// Applies a lifecycle command to a market; it must succeed.
@@ -474,56 +476,50 @@ impl AccountSpec {
             max_market_exposure_minor: self.max_market_exposure_minor,
             max_open_orders: self.max_open_orders,
             stp: self.stp,
+            role: Role::Trader,
         }
     }
 }
 
-/// A `create_market` command under construction.
+/// A `create_market` command under construction: the engine's definition with builder
+/// methods for what the tests vary.
 #[derive(Clone, Debug)]
-pub struct MarketSpec {
+pub struct MarketDef {
     pub market: MarketId,
-    pub selections: Vec<SelectionId>,
-    pub places: u8,
-    pub ladder: LadderKind,
-    pub commission_bps: u16,
+    pub spec: MarketSpec,
 }
 
-impl MarketSpec {
-    /// An exchange market on the betfair ladder with one place and no commission.
-    pub fn new(market: MarketId, selections: &[SelectionId]) -> MarketSpec {
-        MarketSpec {
-            market,
-            selections: selections.to_vec(),
-            places: 1,
-            ladder: LadderKind::Betfair,
-            commission_bps: 0,
-        }
+impl MarketDef {
+    /// An exchange market on the betfair ladder with one place and no commission, without
+    /// market data (so that tests of trading see only trading events).
+    pub fn new(market: MarketId, selections: &[SelectionId]) -> MarketDef {
+        let mut spec = MarketSpec::new(market, selections.to_vec());
+        spec.market_data = Some(false);
+        MarketDef { market, spec }
+    }
+
+    /// Changes anything else of the definition.
+    pub fn with(mut self, change: impl FnOnce(&mut MarketSpec)) -> Self {
+        change(&mut self.spec);
+        self
     }
 
     pub fn places(self, places: u8) -> Self {
-        MarketSpec { places, ..self }
+        self.with(|s| s.places = places)
     }
 
     pub fn ladder(self, ladder: LadderKind) -> Self {
-        MarketSpec { ladder, ..self }
+        self.with(|s| s.ladder = ladder)
     }
 
     pub fn commission_bps(self, commission_bps: u16) -> Self {
-        MarketSpec {
-            commission_bps,
-            ..self
-        }
+        self.with(|s| s.commission_bps = commission_bps)
     }
 
     pub fn command(&self) -> Command {
-        Command::CreateMarket {
-            market: self.market,
-            kind: MarketKind::Exchange,
-            selections: self.selections.clone(),
-            places: self.places,
-            ladder: self.ladder,
-            commission_bps: self.commission_bps,
-        }
+        let mut spec = self.spec.clone();
+        spec.market = self.market;
+        Command::create_market(spec)
     }
 }
 

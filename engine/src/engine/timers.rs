@@ -1,0 +1,97 @@
+//! Time-driven behaviour: scheduled locks and closes, the in-play delay, the end of a vote and
+//! tick deadlines.
+//!
+//! Time enters only through inputs: every input carries `ts`, and the shard injects a `timer`
+//! input every few milliseconds so that deadlines fire even when nobody trades. Each market
+//! has at most one entry in the engine's deadline set, at the earliest time it needs
+//! attention ([`Engine::next_due`]); every input compares its `ts` with the earliest entry, so
+//! an input with nothing due pays one comparison. Markets due at the same time are handled in
+//! market creation order, which keeps replay deterministic.
+
+use super::Engine;
+use crate::book::OrderBook;
+use crate::event::Event;
+use crate::types::{MarketStatus, StatusCause};
+
+impl<B: OrderBook> Engine<B> {
+    /// Moves a market's entry in the deadline set to its current [`Engine::next_due`].
+    pub(super) fn reschedule(&mut self, index: u32) {
+        let due = self.next_due(index);
+        let market = &mut self.markets[index as usize];
+        if due == market.scheduled_ns {
+            return;
+        }
+        if market.scheduled_ns != u64::MAX {
+            self.deadlines.remove(&(market.scheduled_ns, index));
+        }
+        market.scheduled_ns = due;
+        if due != u64::MAX {
+            self.deadlines.insert((due, index));
+        }
+        self.next_deadline_ns = self.deadlines.first().map_or(u64::MAX, |(due, _)| *due);
+    }
+
+    /// Runs everything due at or before the current input's time, market by market.
+    pub(super) fn fire_deadlines(&mut self, events: &mut Vec<Event>) {
+        let now = self.ts_ns;
+        while let Some(&(due, index)) = self.deadlines.first() {
+            if due > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.markets[index as usize].scheduled_ns = u64::MAX;
+            self.run_due(events, index, now);
+            // Ticks are judged when the market is flushed.
+            self.touch(index);
+        }
+        self.next_deadline_ns = self.deadlines.first().map_or(u64::MAX, |(due, _)| *due);
+    }
+
+    /// Handles a market's due items in time order (delayed orders, lock, close, vote end).
+    fn run_due(&mut self, events: &mut Vec<Event>, index: u32, now: u64) {
+        loop {
+            let market = &self.markets[index as usize];
+            let open = market.status == MarketStatus::Open;
+            let trading = open || market.status == MarketStatus::Suspended;
+            let delay = market.delayed.front().map(|&(_, _, until)| until);
+            let lock = market.rules.lock_at_ns.filter(|_| open);
+            let close = market.rules.close_at_ns.filter(|_| trading);
+            let vote = market
+                .votes
+                .as_ref()
+                .filter(|_| !market.status.is_final())
+                .map(|v| v.window_end());
+            // Earliest first; at equal times: orders whose delay is over enter before the
+            // market locks or closes.
+            let next = [delay, lock, close, vote]
+                .into_iter()
+                .enumerate()
+                .filter_map(|(what, due)| due.filter(|d| *d <= now).map(|d| (d, what)))
+                .min();
+            let Some((due, what)) = next else {
+                return;
+            };
+            match what {
+                0 => {
+                    // Every order due before the next other item enters now.
+                    let others = [lock, close, vote]
+                        .into_iter()
+                        .flatten()
+                        .filter(|d| *d > due)
+                        .min()
+                        .unwrap_or(u64::MAX);
+                    self.release_delayed(events, index, now.min(others.saturating_sub(1)).max(due));
+                }
+                1 => {
+                    self.markets[index as usize].rules.lock_at_ns = None;
+                    self.suspend(events, index, StatusCause::Lock);
+                }
+                2 => {
+                    self.markets[index as usize].rules.close_at_ns = None;
+                    self.close(events, index, StatusCause::Close);
+                }
+                _ => self.resolve_vote(events, index),
+            }
+        }
+    }
+}
