@@ -12,12 +12,17 @@ use serde_json::Value;
 
 /// The examples every checkout ships; `every_example_runs_cleanly` also runs any other
 /// `.jsonl` file found next to them.
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 10] = [
     "race.jsonl",
     "place-market.jsonl",
     "prediction.jsonl",
     "void.jsonl",
     "rejects.jsonl",
+    "pool-race.jsonl",
+    "odds-ticks.jsonl",
+    "feed-breaker.jsonl",
+    "in-play-delay.jsonl",
+    "vote.jsonl",
 ];
 
 const HOUSE_ROUNDING: u64 = 4_294_967_295;
@@ -733,4 +738,191 @@ fn the_worked_example_in_the_format_document_is_accurate() {
     let input = dir.join("two-bettors.jsonl");
     std::fs::write(&input, input_text.trim_start()).unwrap();
     assert_eq!(run_ok(&input), expected.trim_start());
+}
+
+/// The events of one input (by its `seq`), in order.
+fn at_seq(run: &Run, seq: u64) -> Vec<&Value> {
+    run.events.iter().filter(|e| e["seq"] == seq).collect()
+}
+
+/// Checks that a stream's sequence numbers (`field`) over the events named `names` of one
+/// market go 1, 2, 3, ... without a gap.
+fn assert_gap_free(run: &Run, market: u64, names: &[&str], field: &str) {
+    let seqs: Vec<u64> = run
+        .events
+        .iter()
+        .filter(|e| e["market"] == market && names.contains(&e["event"].as_str().unwrap()))
+        .filter_map(|e| e[field].as_u64())
+        .collect();
+    assert!(!seqs.is_empty());
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{field}");
+}
+
+#[test]
+fn pool_race_pays_the_winners_pro_rata_and_the_house_its_takeout() {
+    let run = Run::parse(&run_ok(&example("pool-race.jsonl")));
+    // Pools at the lock: 1: 30000, 2: 30000, 3: 17000 (one 5000 bet refused), 4: 21000.
+    let total: i64 = 98_000;
+    let net = total * 8_500 / 10_000;
+    assert_eq!(net, 83_300);
+    let paid: Vec<i64> = run
+        .named("bet_settled")
+        .map(|e| e["payout"].as_i64().unwrap())
+        .filter(|p| *p > 0)
+        .collect();
+    // Three winning bets of 10000 on a 30000 pool: floor(83300 * 10000 / 30000) each.
+    assert_eq!(paid, vec![27_766; 3]);
+    let house = run.final_balances();
+    assert_eq!(house[&HOUSE_COMMISSION].0, total - net);
+    assert_eq!(house[&HOUSE_ROUNDING].0, net - 3 * 27_766);
+    // The lock came from the schedule, and a later bet was refused.
+    let lock = run
+        .named("market_status")
+        .find(|e| e["cause"] == "lock")
+        .expect("a lock");
+    assert_eq!(lock["status"], "suspended");
+    assert_eq!(run.rejects("pool_limit").count(), 1);
+    assert_eq!(run.rejects("market_not_open").count(), 1);
+    assert_eq!(run.named("bet_cancelled").count(), 1);
+    assert_gap_free(&run, 10, &["market_status", "pool_changed"], "book_seq");
+    assert_gap_free(&run, 10, &["odds_tick"], "tick_seq");
+}
+
+#[test]
+fn odds_ticks_example_filters_what_the_book_stream_shows() {
+    let run = Run::parse(&run_ok(&example("odds-ticks.jsonl")));
+    let reasons: Vec<&str> = run
+        .named("odds_tick")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "status",
+            "change",
+            "heartbeat",
+            "change",
+            "change",
+            "status",
+            "status",
+            "status"
+        ]
+    );
+    // More depth changes than ticks, though ticks include status and heartbeats.
+    assert!(run.named("book_depth").count() > reasons.len());
+    assert_gap_free(
+        &run,
+        20,
+        &["market_status", "trade", "book_depth"],
+        "book_seq",
+    );
+    assert_gap_free(&run, 20, &["odds_tick"], "tick_seq");
+    // The mass quote at t+0.1 s changed depth but waited for the timer at t+0.3 s to tick.
+    let quote = at_seq(&run, 7);
+    assert!(quote.iter().any(|e| e["event"] == "book_depth"));
+    assert!(quote.iter().all(|e| e["event"] != "odds_tick"));
+    assert!(at_seq(&run, 8).iter().any(|e| e["event"] == "odds_tick"));
+    // The move that went back before the interval ended published nothing (timer at t+2.0).
+    let timer_line = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "odds_tick" && e["reason"] == "change")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(timer_line, vec![8, 12, 16]);
+    // Every tick is followed by one selection_odds per selection.
+    for (i, event) in run.events.iter().enumerate() {
+        if event["event"] == "odds_tick" {
+            for next in &run.events[i + 1..i + 3] {
+                assert_eq!(next["event"], "selection_odds");
+            }
+        }
+    }
+}
+
+#[test]
+fn feed_breaker_example_bands_orders_and_trips_once() {
+    let run = Run::parse(&run_ok(&example("feed-breaker.jsonl")));
+    assert_eq!(run.rejects("role_not_permitted").count(), 2);
+    assert_eq!(run.rejects("invalid_reference").count(), 1);
+    assert_eq!(run.rejects("outside_price_band").count(), 1);
+    let trips: Vec<&Value> = run.named("circuit_breaker_tripped").collect();
+    assert_eq!(trips.len(), 1, "the slow drift must not trip it");
+    assert_eq!(trips[0]["selection"], 1);
+    assert_eq!(trips[0]["from_odds"], 169);
+    assert_eq!(trips[0]["to_odds"], 250);
+    assert_eq!(trips[0]["move_bps"], 4_792);
+    let cause: Vec<&str> = run
+        .named("market_status")
+        .map(|e| e["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cause,
+        [
+            "operator",
+            "circuit_breaker",
+            "operator",
+            "operator",
+            "operator"
+        ]
+    );
+    // The persist lay survived the suspension; the lapse back did not.
+    assert_eq!(run.cancels("market_suspended").count(), 1);
+}
+
+#[test]
+fn in_play_delay_example_holds_orders_back() {
+    let run = Run::parse(&run_ok(&example("in-play-delay.jsonl")));
+    let delayed: Vec<u64> = run
+        .named("order_delayed")
+        .map(|e| e["order_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(delayed, vec![1, 2, 3, 4]);
+    // The only trade happens at the timer that ends order 2's delay (seq 12), not before.
+    let trades: Vec<u64> = run
+        .named("trade")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(trades, vec![12]);
+    let refused = run
+        .rejects("market_suspended_during_delay")
+        .next()
+        .expect("a waiting order refused");
+    assert_eq!(refused["order_id"], 3);
+    assert_eq!(refused["command"], "place_order");
+    assert_eq!(run.rejects("in_play_delay").count(), 3);
+    assert!(
+        run.named("market_status")
+            .any(|e| e["cause"] == "close" && e["status"] == "closed")
+    );
+}
+
+#[test]
+fn vote_example_settles_on_the_weighted_result() {
+    let run = Run::parse(&run_ok(&example("vote.jsonl")));
+    let result = run.named("vote_result").next().expect("a vote result");
+    assert_eq!(result["winner"], 1);
+    assert_eq!(result["voters"], 3);
+    // Weights are the voters' exposures: 16000 + 10000 + 4000.
+    assert_eq!(result["total_weight"], 30_000);
+    assert_eq!(result["leading_weight"], 30_000);
+    assert_eq!(
+        run.named("vote_accepted")
+            .filter(|e| e["replaced"] == true)
+            .count(),
+        1
+    );
+    for reason in [
+        "vote_window_closed",
+        "not_eligible_to_vote",
+        "invalid_selection",
+        "market_finalized",
+    ] {
+        assert_eq!(run.rejects(reason).count(), 1, "{reason}");
+    }
+    let settled = run
+        .named("market_status")
+        .find(|e| e["status"] == "settled")
+        .unwrap();
+    assert_eq!(settled["cause"], "vote");
 }

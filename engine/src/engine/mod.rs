@@ -267,8 +267,9 @@ impl<B: OrderBook> Engine<B> {
     pub fn apply(&mut self, input: &Input, events: &mut Vec<Event>) -> u64 {
         self.seq += 1;
         self.ts_ns = input.ts_ns;
+        // What fell due by this input's time happens, and is published, before its command.
         if self.ts_ns >= self.next_deadline_ns {
-            self.fire_deadlines(events);
+            self.flush(events);
         }
         self.dispatch(&input.command, events);
         if !self.touched.is_empty() {
