@@ -1,8 +1,8 @@
 //! `cargo bench -p oddsmatch-benches`: the engine benchmark, printed as a table.
 //!
-//! The same measurement and defaults as `oddsmatch bench engine` (about 45 s on two
-//! shared cores). Set `ODDSMATCH_BENCH_COMMANDS` to change the number of measured commands
-//! per workload.
+//! The same measurement and defaults as `oddsmatch bench engine`, all four cases (about a
+//! minute on two shared cores). Set `ODDSMATCH_BENCH_COMMANDS` to change the number of
+//! measured commands per workload.
 
 use oddsmatch_benches::{EngineBenchOptions, run_engine_bench};
 

@@ -138,24 +138,145 @@ pub struct BookResult {
     pub state_hash: String,
 }
 
+/// One way of running a stream (market data on or off), on the fast book.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModeResult {
+    /// Median over the throughput passes.
+    pub commands_per_second: f64,
+    /// Every throughput pass, in the order run.
+    pub commands_per_second_passes: Vec<f64>,
+    /// Per-command latency from the latency pass (timer overhead included).
+    pub latency: Percentiles,
+    /// The same, by op.
+    pub latency_by_op: Vec<OpLatency>,
+    /// Events per command (book stream and ticks included when market data is on).
+    pub events_per_command: f64,
+    /// `odds_tick` events the stream produced.
+    pub odds_ticks: u64,
+    /// Circuit breaker trips in the stream (expected: none).
+    pub circuit_breaker_trips: u64,
+    /// Share of commands that produced at least one trade.
+    pub traded_fraction: f64,
+    /// Share of commands that were rejected.
+    pub rejected_fraction: f64,
+    /// The engine's state hash after the stream, in hex.
+    pub state_hash: String,
+}
+
+/// The exchange mix on markets created with `market_data` on and off.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MarketDataResult {
+    /// Number of markets.
+    pub markets: u32,
+    /// Markets created with `market_data: true`.
+    pub on: ModeResult,
+    /// Markets created with `market_data: false`.
+    pub off: ModeResult,
+    /// `on` throughput over `off` throughput.
+    pub ratio_on_off: f64,
+    /// The goal for that ratio (at least).
+    pub goal_ratio_on_off: f64,
+}
+
+/// The pool workload of one market count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolWorkloadSummary {
+    /// Runners per pool.
+    pub selections_per_market: u32,
+    /// Bettor accounts.
+    pub bettors: u32,
+    /// Commands in the (unmeasured) setup.
+    pub setup_commands: usize,
+    /// Measured commands.
+    pub commands: usize,
+    /// Live bettors' bets when the stream starts.
+    pub live_bets_at_start: u64,
+    /// Live bettors' bets when the stream ends.
+    pub live_bets_at_end: u64,
+    /// The ops the stream holds.
+    pub mix: Vec<OpShare>,
+    /// Time taken to generate the workload, in seconds (not part of any measurement).
+    pub generate_seconds: f64,
+}
+
+/// Pool bets and cancels on one market count, with market data on and off.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolResult {
+    /// Number of markets.
+    pub markets: u32,
+    /// The workload.
+    pub workload: PoolWorkloadSummary,
+    /// Markets created with `market_data: true`.
+    pub on: ModeResult,
+    /// Markets created with `market_data: false`.
+    pub off: ModeResult,
+    /// `on` throughput over `off` throughput.
+    pub ratio_on_off: f64,
+}
+
+/// Tallying a vote and resolving the market at the window's end.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VoteResult {
+    /// Distinct voters (each bet once and votes once).
+    pub voters: u32,
+    /// Voters who vote a second time.
+    pub revotes: u32,
+    /// Timed passes; the medians are reported.
+    pub passes: u32,
+    /// Commands in the (unmeasured) setup.
+    pub setup_commands: usize,
+    /// Engine time for all the first votes, in nanoseconds (median over the passes).
+    pub tally_ns: u64,
+    /// Every pass.
+    pub tally_ns_passes: Vec<u64>,
+    /// `tally_ns` per vote.
+    pub tally_per_vote_ns: f64,
+    /// Per-vote latency from a separate pass (timer overhead included).
+    pub vote_latency: Percentiles,
+    /// Engine time for all the re-votes, in nanoseconds (median).
+    pub revote_ns: u64,
+    /// Every pass.
+    pub revote_ns_passes: Vec<u64>,
+    /// Engine time of the input at the window's end: the result, the close and the
+    /// settlement of every bet, in nanoseconds (median).
+    pub resolution_ns: u64,
+    /// Every pass.
+    pub resolution_ns_passes: Vec<u64>,
+    /// Events the resolution produced.
+    pub resolution_events: usize,
+    /// The winning selection.
+    pub winner: Option<u32>,
+    /// The goal for `tally_ns` with 10,000 voters (below).
+    pub goal_tally_ns: u64,
+}
+
 /// Everything `oddsmatch bench engine` measured.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EngineBenchReport {
+    /// The cases run, by name.
+    pub cases: Vec<&'static str>,
     /// Measured commands per workload.
     pub commands: usize,
     /// Unmeasured warm-up commands per workload.
     pub warmup: usize,
     /// The workload seed.
     pub seed: u64,
-    /// Throughput passes per book.
+    /// Throughput passes per book (and per market data mode).
     pub passes: u32,
     /// Median cost of one timing (two clock reads), included in every latency.
     pub timer_overhead_ns: u64,
-    /// One per market count.
+    /// The exchange mix, one per market count.
     pub workloads: Vec<WorkloadSummary>,
-    /// One per market count and book.
+    /// The exchange mix, one per market count and book (case `exchange`).
     pub results: Vec<BookResult>,
-    /// Disagreements between the books or with the generator (expected: none).
+    /// The exchange mix with market data on and off, one per market count (case
+    /// `market_data`).
+    pub market_data: Vec<MarketDataResult>,
+    /// Pool bets, one per market count (case `pool`).
+    pub pools: Vec<PoolResult>,
+    /// Votes (case `votes`).
+    pub votes: Option<VoteResult>,
+    /// Disagreements between the books, the modes or with the generator (expected: none).
     pub mismatches: Vec<String>,
 }
 
@@ -213,8 +334,84 @@ impl EngineBenchReport {
                 ]
             })
             .collect();
-        out.push_str(&aligned(&header, &rows, 1));
-        out.push_str(&self.op_table(BookKind::Ladder));
+        if !self.results.is_empty() {
+            out.push_str(&aligned(&header, &rows, 1));
+            out.push_str(&self.op_table(BookKind::Ladder));
+        }
+        if !self.market_data.is_empty() {
+            let goal = self.market_data[0].goal_ratio_on_off;
+            let _ = writeln!(
+                out,
+                "market data on vs off (exchange mix, ladder book; goal: on/off >= {goal:.2}):"
+            );
+            let rows = self
+                .market_data
+                .iter()
+                .map(|r| (r.markets, &r.on, &r.off, r.ratio_on_off));
+            out.push_str(&mode_table(rows, &[]));
+        }
+        for pool in &self.pools {
+            let w = &pool.workload;
+            let _ = writeln!(
+                out,
+                "pool bets, {} markets x {} runners, {} bettors: {} live bets at start, {} at \
+                 end; {}",
+                pool.markets,
+                w.selections_per_market,
+                w.bettors,
+                w.live_bets_at_start,
+                w.live_bets_at_end,
+                w.mix
+                    .iter()
+                    .map(|m| format!("{:.1}% {}", 100.0 * m.fraction, m.op))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !self.pools.is_empty() {
+            let rows = self
+                .pools
+                .iter()
+                .map(|r| (r.markets, &r.on, &r.off, r.ratio_on_off));
+            out.push_str(&mode_table(rows, &["place_bet", "cancel_bet"]));
+        }
+        if let Some(votes) = &self.votes {
+            let _ = writeln!(
+                out,
+                "votes: {} voters on one market (each bet once), median of {} passes",
+                votes.voters, votes.passes
+            );
+            let _ = writeln!(
+                out,
+                "  tally of {} votes: {} ({:.0} ns per vote; goal for 10,000: < {}); per vote \
+                 p50 {} p99 {} p99.9 {} max {}",
+                votes.voters,
+                format_ns(votes.tally_ns),
+                votes.tally_per_vote_ns,
+                format_ns(votes.goal_tally_ns),
+                format_ns(votes.vote_latency.p50_ns),
+                format_ns(votes.vote_latency.p99_ns),
+                format_ns(votes.vote_latency.p99_9_ns),
+                format_ns(votes.vote_latency.max_ns),
+            );
+            let _ = writeln!(
+                out,
+                "  {} re-votes: {}",
+                votes.revotes,
+                format_ns(votes.revote_ns)
+            );
+            let _ = writeln!(
+                out,
+                "  window-end resolution (result, close, settlement of {} bets): {} for {} \
+                 events; winner {}",
+                votes.voters,
+                format_ns(votes.resolution_ns),
+                votes.resolution_events,
+                votes
+                    .winner
+                    .map_or_else(|| "none".to_string(), |w| w.to_string())
+            );
+        }
         for mismatch in &self.mismatches {
             let _ = writeln!(out, "MISMATCH: {mismatch}");
         }
@@ -247,6 +444,64 @@ impl EngineBenchReport {
         out.push_str(&aligned(&header, &rows, 0));
         out
     }
+}
+
+/// Rows of market data on and off per market count: throughput, latency, events and ticks,
+/// the on/off ratio, and p50 / p99 of the named ops (by their position in `latency_by_op`).
+fn mode_table<'a>(
+    results: impl Iterator<Item = (u32, &'a ModeResult, &'a ModeResult, f64)>,
+    ops: &[&str],
+) -> String {
+    let mut header: Vec<String> = [
+        "markets",
+        "market data",
+        "commands/s",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "events/cmd",
+        "ticks",
+    ]
+    .map(String::from)
+    .to_vec();
+    for op in ops {
+        header.push(format!("{op} p50"));
+        header.push("p99".into());
+    }
+    header.push("on/off".into());
+    let mut rows = Vec::new();
+    for (markets, on, off, ratio) in results {
+        for (name, mode) in [("on", on), ("off", off)] {
+            let mut row = vec![
+                markets.to_string(),
+                name.to_string(),
+                format_rate(mode.commands_per_second),
+                format_ns(mode.latency.p50_ns),
+                format_ns(mode.latency.p90_ns),
+                format_ns(mode.latency.p99_ns),
+                format_ns(mode.latency.p99_9_ns),
+                format_ns(mode.latency.p99_99_ns),
+                format_ns(mode.latency.max_ns),
+                format!("{:.2}", mode.events_per_command),
+                mode.odds_ticks.to_string(),
+            ];
+            for op in 0..ops.len() {
+                let latency = mode.latency_by_op.get(op).map(|o| o.latency);
+                row.push(latency.map_or_else(String::new, |l| format_ns(l.p50_ns)));
+                row.push(latency.map_or_else(String::new, |l| format_ns(l.p99_ns)));
+            }
+            row.push(if name == "on" {
+                format!("{ratio:.2}x")
+            } else {
+                String::new()
+            });
+            rows.push(row);
+        }
+    }
+    aligned(&header, &rows, 1)
 }
 
 /// Columns padded to their widest cell: numbers right-aligned, the one text column (`text`)

@@ -49,8 +49,11 @@ pub const DEPOSIT_MINOR: i64 = 100_000_000_000;
 /// The most markets a workload may have: their resting orders (600 per market) must stay well
 /// inside the default engine's order capacity (2^20).
 pub const MAX_MARKETS: u32 = 1_500;
-/// Nanoseconds between the timestamps of consecutive inputs.
-pub const TS_STEP_NS: u64 = 100;
+/// Nanoseconds between the timestamps of consecutive inputs: one command per microsecond,
+/// about the rate one shard serves, so that time-driven work happens at its real pace (a
+/// change tick at most every 300 ms per market, a heartbeat after a second of silence); a
+/// 500,000-command stream spans half a second.
+pub const TS_STEP_NS: u64 = 1_000;
 
 /// One kind of command in the measured stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -223,6 +226,22 @@ pub fn generate(spec: &WorkloadSpec) -> Workload {
         resting_at_start,
         resting_at_end: generator.engine.live_orders(),
     }
+}
+
+/// `inputs` with every `create_market` set to keep odds state and publish the book stream and
+/// odds ticks (`on`) or not. Nothing else changes: the flag changes no order's outcome, so the
+/// same stream produces the same trades either way.
+pub fn with_market_data(inputs: &[Input], on: bool) -> Vec<Input> {
+    inputs
+        .iter()
+        .map(|input| {
+            let mut input = input.clone();
+            if let Command::CreateMarket(spec) = &mut input.command {
+                spec.market_data = Some(on);
+            }
+            input
+        })
+        .collect()
 }
 
 /// A resting maker order as the generator knows it.

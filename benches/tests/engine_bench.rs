@@ -2,7 +2,7 @@
 //! accepted, and the report holds every figure. Nothing here checks how fast anything is.
 
 use oddsmatch_benches::workload::{WorkloadSpec, generate};
-use oddsmatch_benches::{BookKind, EngineBenchOptions, run_engine_bench};
+use oddsmatch_benches::{BookKind, Case, EngineBenchOptions, run_engine_bench};
 use oddsmatch_engine::book::{LadderBook, ReferenceBook};
 use oddsmatch_engine::{Engine, Event};
 
@@ -68,6 +68,8 @@ fn the_report_holds_every_book_and_market_count() {
         seed: 1,
         passes: 2,
         markets: vec![1, 4],
+        cases: vec![Case::Exchange],
+        ..EngineBenchOptions::default()
     };
     let mut lines = Vec::new();
     let report = run_engine_bench(&options, &mut |line| lines.push(line.to_string()));
@@ -96,4 +98,92 @@ fn the_report_holds_every_book_and_market_count() {
     let table = report.table();
     assert!(table.contains("reference") && table.contains("p99.99"));
     assert!(table.contains("mass_cancel"));
+    assert!(report.market_data.is_empty() && report.pools.is_empty() && report.votes.is_none());
+}
+
+/// The market data, pool and vote cases run at tiny sizes and report every figure; both
+/// modes see the same trades, and the vote resolves on the tally's winner.
+#[test]
+fn the_new_cases_run_at_tiny_sizes() {
+    let options = EngineBenchOptions {
+        commands: 1_500,
+        warmup: 300,
+        seed: 5,
+        passes: 1,
+        markets: vec![2],
+        cases: vec![Case::MarketData, Case::Pool, Case::Votes],
+        voters: 50,
+        revotes: 5,
+        vote_passes: 2,
+    };
+    let mut lines = Vec::new();
+    let report = run_engine_bench(&options, &mut |line| lines.push(line.to_string()));
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+    assert_eq!(report.cases, ["market_data", "pool", "votes"]);
+    assert!(
+        report.results.is_empty(),
+        "the exchange case was not asked for"
+    );
+    assert_eq!(report.workloads.len(), 1);
+
+    let [market_data] = report.market_data.as_slice() else {
+        panic!("one market count: {:?}", report.market_data);
+    };
+    assert_eq!(market_data.markets, 2);
+    assert_eq!(market_data.goal_ratio_on_off, 0.8);
+    let (on, off) = (&market_data.on, &market_data.off);
+    assert_eq!(on.traded_fraction, off.traded_fraction);
+    assert_eq!(on.rejected_fraction, 0.0);
+    // A tiny stream spans a few milliseconds, too short for a change tick (300 ms apart); the
+    // book stream is there.
+    assert_eq!(off.odds_ticks, 0, "no ticks with market data off");
+    assert!(on.events_per_command > off.events_per_command);
+    assert_ne!(
+        on.state_hash, off.state_hash,
+        "the flag is part of the state"
+    );
+    for mode in [on, off] {
+        assert_eq!(mode.commands_per_second_passes.len(), 1);
+        let timed: u64 = mode.latency_by_op.iter().map(|op| op.commands).sum();
+        assert_eq!(timed, 1_500);
+    }
+
+    let [pool] = report.pools.as_slice() else {
+        panic!("one market count: {:?}", report.pools);
+    };
+    assert_eq!(pool.markets, 2);
+    assert_eq!(pool.workload.commands, 1_500);
+    let ops: Vec<&str> = pool.on.latency_by_op.iter().map(|op| op.op).collect();
+    assert_eq!(ops, ["place_bet", "cancel_bet"]);
+    for mode in [&pool.on, &pool.off] {
+        assert_eq!(mode.rejected_fraction, 0.0);
+        assert_eq!(mode.circuit_breaker_trips, 0);
+        let bets = mode.latency_by_op[0].commands;
+        assert_eq!(bets, pool.workload.mix[0].commands);
+        assert!(bets > 1_200, "mostly bets: {bets}");
+    }
+    assert!(pool.on.events_per_command > pool.off.events_per_command);
+
+    let votes = report.votes.as_ref().expect("the votes case ran");
+    assert_eq!((votes.voters, votes.revotes, votes.passes), (50, 5, 2));
+    assert_eq!(votes.tally_ns_passes.len(), 2);
+    assert_eq!(votes.resolution_ns_passes.len(), 2);
+    assert_eq!(votes.winner, Some(1));
+    assert!(votes.vote_latency.p50_ns > 0);
+    // One vote_result, bet_settled and account_settled per voter, ledger lines and the status
+    // changes.
+    assert!(
+        votes.resolution_events > 2 * 50,
+        "{}",
+        votes.resolution_events
+    );
+
+    let table = report.table();
+    assert!(table.contains("market data on vs off"), "{table}");
+    assert!(
+        table.contains("pool bets") && table.contains("cancel_bet"),
+        "{table}"
+    );
+    assert!(table.contains("tally of 50 votes"), "{table}");
+    assert!(lines.iter().any(|l| l.contains("votes: latency pass")));
 }

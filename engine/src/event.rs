@@ -368,7 +368,7 @@ pub enum Event {
         #[serde(rename = "stake")]
         stake_minor: i64,
     },
-    /// A pool bet was taken back (by its owner, or because the market was voided).
+    /// A pool bet was taken back by its owner (`cancel_bet`).
     BetCancelled {
         /// The bet.
         bet_id: OrderId,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod race_model;
 mod sim;
 
 /// A low-latency matching and odds engine for betting exchanges, pools and prediction markets.
@@ -21,6 +22,9 @@ enum Commands {
     Sim(sim::SimArgs),
     /// Run a benchmark.
     Bench(bench::BenchArgs),
+    /// Simulate a race and print its win probabilities as reference_odds lines (an example
+    /// feed model).
+    RaceModel(race_model::RaceModelArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Sim(args) => sim::run(&args),
         Commands::Bench(args) => bench::run(&args),
+        Commands::RaceModel(args) => race_model::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -318,8 +318,10 @@ impl<B: OrderBook> Engine<B> {
                 unmatched_by_position[p].0[usize::from(order.selection)] += c.win;
                 unmatched_by_position[p].1[usize::from(order.selection)] += c.lose;
             }
-            // Pool bets stake money on no counterparty: take them out before netting.
-            for bet in market.pool.bets.iter().filter(|b| b.live) {
+            // Pool bets stake money on no counterparty: take them out before netting. A settled
+            // or voided pool keeps its bets as a record, but its positions are released.
+            let settled = market.status.is_final();
+            for bet in market.pool.bets.iter().filter(|b| b.live && !settled) {
                 let Some(&p) = market.position_index.get(&bet.account) else {
                     return Err(format!("bet {} has no position", bet.id.0));
                 };

@@ -15,7 +15,7 @@
 use super::Engine;
 use crate::book::OrderBook;
 use crate::event::{DISPLAY_LEVELS, Event};
-use crate::ladder::LadderKind;
+use crate::ladder::{LadderKind, Tick};
 use crate::odds::{Displayed, Extremes, Levels, fair_odds_x100, implied_bps};
 use crate::order::OrderSlab;
 use crate::types::{MarketKind, MarketStatus, Side, TickReason};
@@ -114,11 +114,36 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
-    /// Notes that a selection's book changed.
+    /// Notes that one side of a selection's book changed at `tick` (`None`: at a level that
+    /// is certainly shown). A change at a tick worse than a full set of shown levels cannot
+    /// change what is shown, so it costs nothing at the end of the input.
     #[inline]
-    pub(super) fn mark_dirty(&mut self, index: u32, selection: u16) {
-        self.markets[index as usize].dirty |= 1 << selection;
-        self.touch(index);
+    pub(super) fn mark_dirty(
+        &mut self,
+        index: u32,
+        selection: u16,
+        resting_side: Side,
+        tick: Option<Tick>,
+    ) {
+        let market = &mut self.markets[index as usize];
+        if !market.rules.market_data {
+            return;
+        }
+        let shown = &market.odds.selections[usize::from(selection)].depth[side_index(resting_side)];
+        let last = shown.odds_x100[DISPLAY_LEVELS - 1];
+        let visible = last == 0
+            || tick.is_none_or(|tick| {
+                let odds = market.ladder.odds(tick);
+                match resting_side {
+                    Side::Back => odds <= last,
+                    Side::Lay => odds >= last,
+                }
+            });
+        if visible {
+            market.dirty |= 1 << selection;
+            market.dirty_depth |= 1 << (2 * u32::from(selection) + side_index(resting_side) as u32);
+            self.touch(index);
+        }
     }
 
     /// Notes that every selection's displayed odds may have changed (a pool or the reference
@@ -173,16 +198,17 @@ impl<B: OrderBook> Engine<B> {
     fn publish(&mut self, events: &mut Vec<Event>, index: u32) {
         let market = &mut self.markets[index as usize];
         let dirty = std::mem::take(&mut market.dirty);
+        let mut sides = std::mem::take(&mut market.dirty_depth);
         let status_changed = std::mem::take(&mut market.status_changed);
         if !market.rules.market_data {
             return;
         }
         if market.kind == MarketKind::Exchange {
-            let mut bits = dirty;
-            while bits != 0 {
-                let selection = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                for side in [Side::Back, Side::Lay] {
+            while sides != 0 {
+                let bit = sides.trailing_zeros() as usize;
+                sides &= sides - 1;
+                let (selection, side) = (bit / 2, [Side::Back, Side::Lay][bit % 2]);
+                {
                     let levels =
                         top_levels(&market.books[selection], &self.orders, market.ladder, side);
                     let shown = &mut market.odds.selections[selection].depth[side_index(side)];

@@ -148,7 +148,7 @@ impl<B: OrderBook> Engine<B> {
             }
             && spec
                 .resolution
-                .is_none_or(|r| votes::valid_rules(&r, places));
+                .is_none_or(|r| votes::valid_rules(&r, places, self.ts_ns));
         let rules = MarketRules::resolve(spec, &self.config.market_defaults);
         let Some(rules) = rules.filter(|_| valid) else {
             return reject(
@@ -183,6 +183,7 @@ impl<B: OrderBook> Engine<B> {
                 .map(|r| Box::new(votes::VoteState::new(r, selections.len()))),
             scheduled_ns: u64::MAX,
             dirty: 0,
+            dirty_depth: 0,
             touched: false,
             status_changed: false,
         });

@@ -90,8 +90,12 @@ struct Market<B> {
     votes: Option<Box<votes::VoteState>>,
     /// The deadline this market has in the engine's timer set (`u64::MAX`: none).
     scheduled_ns: u64,
-    /// Selections whose book changed during the current command (bit per selection).
+    /// Selections whose displayed odds may have changed during the current command (bit per
+    /// selection).
     dirty: u64,
+    /// Book sides whose shown levels may have changed during the current command (bit
+    /// `2 * selection + side`, backs 0, lays 1).
+    dirty_depth: u128,
     /// Whether the market is on the engine's list of markets touched by the current command.
     touched: bool,
     /// Whether the market changed state during the current command.

@@ -427,7 +427,8 @@ impl<B: OrderBook> Engine<B> {
             &mut steps,
         );
         if !steps.is_empty() {
-            self.mark_dirty(order.market, order.selection);
+            // Matching works from the best resting level of the other side: always shown.
+            self.mark_dirty(order.market, order.selection, order.side.opposite(), None);
         }
         // The taker's position changes once for all its fills.
         let mut taker_delta = Contribution::ZERO;
@@ -453,7 +454,7 @@ impl<B: OrderBook> Engine<B> {
         } else if tif == TimeInForce::Gtc {
             let market = &mut self.markets[order.market as usize];
             market.books[usize::from(order.selection)].rest(&mut self.orders, slot);
-            self.mark_dirty(order.market, order.selection);
+            self.mark_dirty(order.market, order.selection, order.side, Some(order.tick));
         } else {
             debug_assert_eq!(tif, TimeInForce::Ioc, "fill-or-kill fills completely");
             self.finish_cancel(events, slot, CancelReason::IocRemainder);
@@ -522,7 +523,7 @@ impl<B: OrderBook> Engine<B> {
         if !order.delayed {
             self.markets[order.market as usize].books[usize::from(order.selection)]
                 .remove(&mut self.orders, slot);
-            self.mark_dirty(order.market, order.selection);
+            self.mark_dirty(order.market, order.selection, order.side, Some(order.tick));
         }
         self.finish_cancel(events, slot, reason);
     }
@@ -691,7 +692,7 @@ impl<B: OrderBook> Engine<B> {
         let market = &mut self.markets[order.market as usize];
         let odds_x100 = market.ladder.odds(order.tick);
         market.books[usize::from(order.selection)].reduce(&mut self.orders, slot, stake_minor);
-        self.mark_dirty(order.market, order.selection);
+        self.mark_dirty(order.market, order.selection, order.side, Some(order.tick));
         self.push_replaced(events, slot, true);
         let cut = order.remaining_minor - stake_minor;
         self.adjust_position(slot, -Contribution::unmatched(order.side, odds_x100, cut));
@@ -703,7 +704,7 @@ impl<B: OrderBook> Engine<B> {
         let market = &mut self.markets[order.market as usize];
         let ladder = market.ladder;
         market.books[usize::from(order.selection)].remove(&mut self.orders, slot);
-        self.mark_dirty(order.market, order.selection);
+        self.mark_dirty(order.market, order.selection, order.side, Some(order.tick));
         let old =
             Contribution::unmatched(order.side, ladder.odds(order.tick), order.remaining_minor);
         let new = Contribution::unmatched(order.side, ladder.odds(tick), stake_minor);

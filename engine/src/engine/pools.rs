@@ -156,6 +156,11 @@ impl<B: OrderBook> Engine<B> {
             return reject(events, command, reason, subject);
         }
         let state = &self.markets[market_index as usize];
+        // A pool keeps every bet until settlement: it holds at most as many as the shard
+        // holds orders.
+        if state.pool.bets.len() >= self.config.max_orders as usize {
+            return reject(events, command, RejectReason::OrderCapacity, subject);
+        }
         if state.pool.total_minor + stake_minor > state.rules.max_pool_minor.min(MAX_AMOUNT_MINOR) {
             return reject(events, command, RejectReason::PoolLimit, subject);
         }

@@ -68,19 +68,19 @@ impl<B: OrderBook> Engine<B> {
                 .enumerate()
                 .filter_map(|(what, due)| due.filter(|d| *d <= now).map(|d| (d, what)))
                 .min();
-            let Some((due, what)) = next else {
+            let Some((_, what)) = next else {
                 return;
             };
             match what {
                 0 => {
-                    // Every order due before the next other item enters now.
+                    // Every order due by the next other item (at it included: orders enter
+                    // first at equal times) enters now; none due after it.
                     let others = [lock, close, vote]
                         .into_iter()
                         .flatten()
-                        .filter(|d| *d > due)
                         .min()
                         .unwrap_or(u64::MAX);
-                    self.release_delayed(events, index, now.min(others.saturating_sub(1)).max(due));
+                    self.release_delayed(events, index, now.min(others));
                 }
                 1 => {
                     self.markets[index as usize].rules.lock_at_ns = None;

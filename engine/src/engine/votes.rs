@@ -16,8 +16,9 @@ use crate::event::Event;
 use crate::reason::RejectReason;
 use crate::types::{AccountId, MarketId, MarketStatus, SelectionId, StatusCause, VoteWeight};
 
-/// Whether vote rules are acceptable for a market with `places` winners.
-pub(super) fn valid_rules(resolution: &Resolution, places: u8) -> bool {
+/// Whether vote rules are acceptable for a market with `places` winners created at `now` (a
+/// window that has already ended is refused).
+pub(super) fn valid_rules(resolution: &Resolution, places: u8, now: u64) -> bool {
     match *resolution {
         Resolution::Vote {
             window_start,
@@ -28,6 +29,7 @@ pub(super) fn valid_rules(resolution: &Resolution, places: u8) -> bool {
         } => {
             places == 1
                 && window_start < window_end
+                && window_end > now
                 && quorum >= 1
                 && (1..=10_000).contains(&threshold_bps)
         }
