@@ -39,7 +39,8 @@ pub(super) struct PoolState {
     pub pools: Box<[i64]>,
     /// Sum of the pools.
     pub total_minor: i64,
-    /// Every bet, live or cancelled, by id.
+    /// Every bet, live or cancelled, by id (ids only grow, so the list is sorted and a
+    /// cancel finds its bet by binary search: no index to keep up on the way in).
     pub bets: Vec<Bet>,
 }
 
@@ -170,13 +171,8 @@ impl<B: OrderBook> Engine<B> {
         self.client_order_ids
             .insert((account_index, client_order_id), bet_id);
         let position = self.position_index(holder);
+        self.adjust_bet_position(holder, position, selection_index, extra);
         let market_state = &mut self.markets[market_index as usize];
-        let position_state = &mut market_state.positions[position as usize];
-        position_state.add(usize::from(selection_index), extra);
-        let before = position_state.exposure_minor;
-        position_state.exposure_minor = position_state.exposure(market_state.places);
-        let exposure_delta = position_state.exposure_minor - before;
-        self.accounts[account_index as usize].exposure_minor += exposure_delta;
         market_state.pool.bets.push(Bet {
             id: bet_id,
             client_order_id,
@@ -226,20 +222,17 @@ impl<B: OrderBook> Engine<B> {
             Err(reason) => return reject(events, CommandKind::CancelBet, reason, subject),
         };
         let market_state = &mut self.markets[market_index as usize];
-        let places = market_state.places;
         let state = &mut market_state.pool.bets[bet];
         state.live = false;
         let state = *state;
         let position = market_state.position_index[&state.account];
-        let position_state = &mut market_state.positions[position as usize];
-        position_state.add(
-            usize::from(state.selection),
-            -bet_contribution(state.stake_minor),
-        );
-        let before = position_state.exposure_minor;
-        position_state.exposure_minor = position_state.exposure(places);
-        let exposure_delta = position_state.exposure_minor - before;
-        self.accounts[state.account as usize].exposure_minor += exposure_delta;
+        let holder = Holder {
+            account: state.account,
+            market: market_index,
+        };
+        let contribution = -bet_contribution(state.stake_minor);
+        self.adjust_bet_position(holder, position, state.selection, contribution);
+        let market_state = &self.markets[market_index as usize];
         events.push(Event::BetCancelled {
             bet_id,
             account,
@@ -248,6 +241,24 @@ impl<B: OrderBook> Engine<B> {
             stake_minor: state.stake_minor,
         });
         self.change_pool(events, market_index, state.selection, -state.stake_minor);
+    }
+
+    /// Adds a bet's contribution (a negated one removes it) to its owner's position and
+    /// refreshes the position's and the account's exposure.
+    fn adjust_bet_position(
+        &mut self,
+        holder: Holder,
+        position: u32,
+        selection: u16,
+        contribution: Contribution,
+    ) {
+        let market = &mut self.markets[holder.market as usize];
+        let places = market.places;
+        let state = &mut market.positions[position as usize];
+        state.add(usize::from(selection), contribution);
+        let before = state.exposure_minor;
+        state.exposure_minor = state.exposure(places);
+        self.accounts[holder.account as usize].exposure_minor += state.exposure_minor - before;
     }
 
     /// Adds to a selection's pool, publishes it and watches the indicative odds.
