@@ -44,7 +44,7 @@ pub use config::{
     ODDS_CHANGE_THRESHOLD_RANGE, ODDS_HEARTBEAT_RANGE, ODDS_TICK_INTERVAL_RANGE, PRICE_BAND_RANGE,
     TAKEOUT_RANGE, TierLimits,
 };
-pub use engine::{DepthLevel, Engine, OrderView};
+pub use engine::{DepthLevel, Engine, MarketOdds, OrderView, SelectionOddsView};
 pub use event::{DISPLAY_LEVELS, Event, MAX_PLACES, PostingKind, Winners};
 pub use hash::StateHasher;
 pub use ladder::{LadderKind, Tick};

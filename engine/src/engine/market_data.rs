@@ -18,7 +18,7 @@ use crate::event::{DISPLAY_LEVELS, Event};
 use crate::ladder::{LadderKind, Tick};
 use crate::odds::{Displayed, Extremes, Levels, fair_odds_x100, implied_bps};
 use crate::order::OrderSlab;
-use crate::types::{MarketKind, MarketStatus, Side, TickReason};
+use crate::types::{MarketId, MarketKind, MarketStatus, SelectionId, Side, TickReason};
 
 /// Odds state of one market.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +103,80 @@ pub(super) fn top_levels<B: OrderBook>(
     levels
 }
 
+/// A market's odds state as it is now: what a market-data subscriber's snapshot holds before
+/// the incremental events that follow it (their sequence numbers continue from these).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarketOdds {
+    /// The market.
+    pub market: MarketId,
+    /// Its state.
+    pub status: MarketStatus,
+    /// Sequence number of the last book-stream event.
+    pub book_seq: u64,
+    /// Sequence number of the last odds tick.
+    pub tick_seq: u64,
+    /// Sum of the selections' implied probabilities, in basis points.
+    pub overround_bps: u32,
+    /// Per selection, in the market's order.
+    pub selections: Vec<SelectionOddsView>,
+}
+
+/// One selection's odds state (see [`MarketOdds`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectionOddsView {
+    /// The selection.
+    pub selection: SelectionId,
+    /// Best levels of the resting backs (best: lowest odds), as the book stream shows them.
+    pub backs: Levels,
+    /// Best levels of the resting lays (best: highest odds).
+    pub lays: Levels,
+    /// Last traded odds times 100 (0 before the first trade).
+    pub last_traded_x100: u32,
+    /// Matched backer's stake, in minor units.
+    pub matched_minor: i64,
+    /// The selection's pool, in minor units.
+    pub pool_minor: i64,
+    /// Indicative pool odds times 100 (0 when none).
+    pub indicative_x100: u32,
+    /// Implied probability of the headline odds, in basis points.
+    pub implied_bps: u32,
+    /// The feed's probability in basis points (0 before the first `reference_odds`).
+    pub reference_bps: u16,
+}
+
 impl<B: OrderBook> Engine<B> {
+    /// A market's odds state, or `None` for an unknown market. On a market without
+    /// `market_data` the levels are not kept and read as empty.
+    pub fn market_odds(&self, market: MarketId) -> Option<MarketOdds> {
+        let index = *self.market_index.get(&market)?;
+        let state = &self.markets[index as usize];
+        let selections: Vec<SelectionOddsView> = (0..state.selections.len())
+            .map(|selection| {
+                let displayed = self.displayed(index, selection);
+                let odds = &state.odds.selections[selection];
+                SelectionOddsView {
+                    selection: state.selections[selection],
+                    backs: odds.depth[side_index(Side::Back)],
+                    lays: odds.depth[side_index(Side::Lay)],
+                    last_traded_x100: odds.last_traded_x100,
+                    matched_minor: odds.matched_minor,
+                    pool_minor: state.pool.selection_pool(selection),
+                    indicative_x100: displayed.indicative_x100,
+                    implied_bps: implied_bps(displayed.headline_x100()),
+                    reference_bps: odds.reference_bps,
+                }
+            })
+            .collect();
+        Some(MarketOdds {
+            market,
+            status: state.status,
+            book_seq: state.book_seq,
+            tick_seq: state.odds.tick_seq,
+            overround_bps: selections.iter().map(|s| s.implied_bps).sum(),
+            selections,
+        })
+    }
+
     /// Puts a market on the list of markets flushed at the end of the input.
     #[inline]
     pub(super) fn touch(&mut self, index: u32) {

@@ -20,6 +20,8 @@ mod accounts;
 mod check;
 mod feed;
 mod market_data;
+
+pub use market_data::{MarketOdds, SelectionOddsView};
 mod markets;
 mod orders;
 mod pools;

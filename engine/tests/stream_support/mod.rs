@@ -1140,6 +1140,7 @@ impl Streams {
     /// The latest `book_depth` of every side of every exchange market with market data is the
     /// best three levels of its book.
     fn check_depth(&self, engine: &Engine) {
+        self.check_snapshot(engine);
         for (&market, stream) in &self.markets {
             if !stream.market_data || stream.kind != MarketKind::Exchange {
                 continue;
@@ -1155,6 +1156,57 @@ impl Streams {
                     );
                 }
             }
+        }
+    }
+
+    /// The engine's snapshot of each market (`market_odds`, what a subscriber gets before
+    /// the incremental events) agrees with what the streams have said so far: the sequence
+    /// numbers to continue from, the shown levels, trades and pools.
+    fn check_snapshot(&self, engine: &Engine) {
+        for (&market, stream) in &self.markets {
+            let snapshot = engine.market_odds(market).expect("the market exists");
+            assert_eq!(snapshot.status, stream.status, "market {market:?}");
+            assert_eq!(
+                snapshot.book_seq,
+                stream.book_seqs().last().copied().unwrap_or(0),
+                "market {market:?}: snapshot book_seq"
+            );
+            assert_eq!(
+                snapshot.tick_seq,
+                stream.ticks.last().map_or(0, |t| t.tick_seq),
+                "market {market:?}: snapshot tick_seq"
+            );
+            let selections: Vec<SelectionId> =
+                snapshot.selections.iter().map(|s| s.selection).collect();
+            assert_eq!(selections, stream.selections);
+            if !stream.market_data {
+                continue;
+            }
+            for view in &snapshot.selections {
+                let shown = |levels: &oddsmatch_engine::odds::Levels| {
+                    (levels.odds_x100, levels.stakes_minor)
+                };
+                assert_eq!(shown(&view.backs), stream.shown(view.selection, Side::Back));
+                assert_eq!(shown(&view.lays), stream.shown(view.selection, Side::Lay));
+                let (last, matched) = stream
+                    .traded
+                    .get(&view.selection)
+                    .copied()
+                    .unwrap_or((0, 0));
+                assert_eq!((view.last_traded_x100, view.matched_minor), (last, matched));
+                assert_eq!(
+                    view.pool_minor,
+                    stream.pools.get(&view.selection).copied().unwrap_or(0)
+                );
+            }
+            assert_eq!(
+                snapshot.overround_bps,
+                snapshot
+                    .selections
+                    .iter()
+                    .map(|s| s.implied_bps)
+                    .sum::<u32>()
+            );
         }
     }
 
