@@ -540,33 +540,32 @@ fn a_reference_move_beyond_the_breaker_suspends_the_market() {
             StatusCause::Operator
         )]
     );
-    // Moves are measured afresh: the 2.00 of before the trip is still within the window, but
-    // the same odds that tripped the breaker do not trip it again.
+    // Moves are measured from the odds in effect at the resumption (S1 at 10.00, sent while
+    // suspended): the same odds again do not trip the breaker.
     let events = accept_at(
         &mut h,
         T + 700 * MS,
-        reference_command(&[2_000, 4_000, 4_000]),
+        reference_command(&[1_000, 4_500, 4_500]),
     );
     assert_eq!(events, vec![reference_updated(10_000)]);
-    // Small moves: S1 5.00 -> 4.76 (-480 bps), S3 2.50 -> 2.56 (+240 bps).
+    // Small moves: S1 10.00 -> 9.52 (-480 bps), S3 2.22 -> 2.24 (+90 bps).
     let events = accept_at(
         &mut h,
         T + 800 * MS,
-        reference_command(&[2_100, 4_000, 3_900]),
+        reference_command(&[1_050, 4_500, 4_450]),
     );
     assert_eq!(events, vec![reference_updated(10_000)]);
-    // The breaker is armed again: S1 back from 5.00 to 2.00 is -6,000 bps of the window's
-    // highest odds.
+    // The breaker is armed: S1 from 10.00 (still in the window) to 4.00 is -6,000 bps.
     let events = accept_at(
         &mut h,
         T + 900 * MS,
-        reference_command(&[5_000, 4_000, 3_900]),
+        reference_command(&[2_500, 4_500, 3_000]),
     );
     assert_eq!(
         events,
         vec![
-            reference_updated(12_900),
-            tripped(S1, BreakerSource::Reference, 500, 200, 6_000),
+            reference_updated(10_000),
+            tripped(S1, BreakerSource::Reference, 1_000, 400, 6_000),
             suspended_by_breaker(4),
         ]
     );
@@ -770,17 +769,18 @@ fn indicative_odds_trip_the_breaker_once_the_pool_is_large_enough() {
     h.reject(bet_command(CAROL, S3, 100, 2), RejectReason::MarketNotOpen);
     assert_conserved(&h);
 
-    // Resumed, the breaker starts afresh: the next bet's odds are the first it sees.
+    // Resumed, the breaker measures from the odds at the resumption (S1 at 2.22): a small bet
+    // moves S1 to floor(20,100 * 100 / 9,000) = 2.23 and does not trip it.
     h.accept(Command::ResumeMarket { market: MARKET });
     let (_, events) = bet_events(&mut h, CAROL, S3, 100, 3);
     assert_eq!(events.len(), 1);
-    // Then a big bet on S3 trips it again: S1 goes from floor(20,100 * 100 / 9,000) = 2.23
-    // to floor(30,100 * 100 / 9,000) = 3.34, +4,977 bps.
+    // Then a big bet on S3 trips it again: S1 goes to floor(30,100 * 100 / 9,000) = 3.34,
+    // +5,045 bps of the 2.22 in effect at the resumption.
     let (_, events) = bet_events(&mut h, BOB, S3, 10_000, 2);
     assert_eq!(
         events[1..],
         [
-            tripped(S1, BreakerSource::Indicative, 223, 334, 4_977),
+            tripped(S1, BreakerSource::Indicative, 222, 334, 5_045),
             suspended_by_breaker(4),
         ]
     );

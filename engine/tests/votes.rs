@@ -246,13 +246,23 @@ fn a_vote_at_the_window_end_comes_after_the_tally() {
 // -- stake weighting --
 
 #[test]
-fn stake_weighting_counts_the_voters_exposure_when_it_votes() {
+fn stake_weighting_counts_the_voters_exposure_once_the_market_is_closed() {
     let mut h = pool_vote(1_000, 2, 5_000, VoteWeight::Stake);
     let a1 = bet(&mut h, ALICE, S1, 1_000, 1);
     let a2 = bet(&mut h, ALICE, S2, 500, 2);
     let b1 = bet(&mut h, BOB, S2, 2_000, 1);
     let c1 = bet(&mut h, CAROL, S3, 700, 1);
     h.accept(cancel_bet_command(CAROL, c1));
+
+    // While the market is open, money at risk is not final (a bet could be placed to vote
+    // and then cancelled): no stake-weighted vote counts yet.
+    reject_at(
+        &mut h,
+        START,
+        vote_command(ALICE, S1),
+        RejectReason::NotEligibleToVote,
+    );
+    accept_at(&mut h, START, Command::CloseMarket { market: MARKET });
 
     // Only accounts with exposure on the market may vote: CAROL's position is flat and DAVE
     // has none.
@@ -284,35 +294,30 @@ fn stake_weighting_counts_the_voters_exposure_when_it_votes() {
     assert_eq!(events, vec![vote_accepted(ALICE, S1, 1_500, false)]);
     let events = accept_at(&mut h, START + 1, vote_command(BOB, S2));
     assert_eq!(events, vec![vote_accepted(BOB, S2, 2_000, false)]);
-    // ALICE's exposure grows to 2,500 and her re-vote counts it, replacing the 1,500.
-    let a3 = bet(&mut h, ALICE, S3, 1_000, 3);
-    let events = h.accept(vote_command(ALICE, S1));
-    assert_eq!(events, vec![vote_accepted(ALICE, S1, 2_500, true)]);
-    // BOB's grows too, but he does not vote again: his vote keeps the weight it had.
-    let b2 = bet(&mut h, BOB, S2, 100, 2);
-    assert_eq!(h.exposure(BOB), 2_100);
+    // ALICE changes her mind twice; her weight moves with her vote.
+    let events = accept_at(&mut h, START + 2, vote_command(ALICE, S2));
+    assert_eq!(events, vec![vote_accepted(ALICE, S2, 1_500, true)]);
+    let events = accept_at(&mut h, START + 3, vote_command(ALICE, S1));
+    assert_eq!(events, vec![vote_accepted(ALICE, S1, 1_500, true)]);
 
-    // Tally: S1 2,500, S2 2,000, total 4,500; 2,500 / 4,500 = 55.6% >= 50%, 2 voters.
-    // Pools: S1 1,000, S2 2,600, S3 1,000; total 4,600; net floor(4,600 * 0.9) = 4,140,
-    // takeout 460. ALICE's 1,000 on S1 takes the net pool: 4,140, so +4,140 - 2,500 = +1,640.
+    // Tally: S1 1,500, S2 2,000, total 3,500; 2,000 / 3,500 = 57% >= 50%, 2 voters: S2 wins.
+    // Pools: S1 1,000, S2 2,500; total 3,500; net floor(3,500 * 0.9) = 3,150, takeout 350.
+    // S2's bets share the net pool: 500 -> floor(3,150 * 500 / 2,500) = 630, 2,000 -> 2,520.
     let events = accept_at(&mut h, END, Command::Timer {});
     assert_eq!(
         events,
         vec![
-            vote_result(Some(S1), 2, 4_500, 2_500),
-            status_event(MARKET, 2, MarketStatus::Closed, StatusCause::Vote),
-            settled_on(S1),
-            bet_settled(a1, ALICE, 1_000, 4_140),
-            bet_settled(a2, ALICE, 500, 0),
-            bet_settled(b1, BOB, 2_000, 0),
-            bet_settled(a3, ALICE, 1_000, 0),
-            bet_settled(b2, BOB, 100, 0),
-            account_settled(ALICE, 1_640),
-            posting(ALICE, PostingKind::Settlement, 1_640, 11_640),
-            account_settled(BOB, -2_100),
-            posting(BOB, PostingKind::Settlement, -2_100, 7_900),
+            vote_result(Some(S2), 2, 3_500, 2_000),
+            settled_on(S2),
+            bet_settled(a1, ALICE, 1_000, 0),
+            bet_settled(a2, ALICE, 500, 630),
+            bet_settled(b1, BOB, 2_000, 2_520),
+            account_settled(ALICE, -870),
+            posting(ALICE, PostingKind::Settlement, -870, 9_130),
+            account_settled(BOB, 520),
+            posting(BOB, PostingKind::Settlement, 520, 10_520),
             account_settled(CAROL, 0),
-            posting(COMMISSION, PostingKind::Takeout, 460, 460),
+            posting(COMMISSION, PostingKind::Takeout, 350, 350),
             status_event(MARKET, 3, MarketStatus::Settled, StatusCause::Vote),
         ]
     );
@@ -324,19 +329,26 @@ fn stake_weighting_counts_exchange_exposure_too() {
     let mut h = Harness::new();
     h.funded(ALICE, 10_000);
     h.funded(BOB, 10_000);
+    h.funded(CAROL, 10_000);
     h.open_market(
         MarketDef::new(MARKET, &[S1, S2, S3])
             .with(|s| s.resolution = resolution(1, 5_000, VoteWeight::Stake)),
     );
-    // A lay of 100 at 3.00 risks 200.
+    // ALICE lays 100 at 3.00 and BOB backs it: she risks 200, he risks 100. CAROL's order is
+    // unmatched and cancelled at the close, so she has nothing at risk.
     h.placed(Place::lay(ALICE, S2, 300, 100));
+    h.placed(Place::back(BOB, S2, 300, 100));
+    h.placed(Place::back(CAROL, S1, 500, 100));
+    accept_at(&mut h, START, Command::CloseMarket { market: MARKET });
     assert_eq!(h.market_exposure(ALICE, MARKET), 200);
     let events = accept_at(&mut h, START, vote_command(ALICE, S3));
     assert_eq!(events, vec![vote_accepted(ALICE, S3, 200, false)]);
+    let events = accept_at(&mut h, START, vote_command(BOB, S2));
+    assert_eq!(events, vec![vote_accepted(BOB, S2, 100, false)]);
     reject_at(
         &mut h,
         START + 1,
-        vote_command(BOB, S3),
+        vote_command(CAROL, S3),
         RejectReason::NotEligibleToVote,
     );
 }

@@ -168,6 +168,7 @@ impl<B: OrderBook> Engine<B> {
             h.i64(bet.stake_minor);
             h.u64(u64::from(bet.live));
         }
+        h.u64(u64::from(market.pool.cancelled));
         if let Some(votes) = &market.votes {
             h.u64(votes.window_start);
             h.u64(votes.window_end);
@@ -195,6 +196,10 @@ impl<B: OrderBook> Engine<B> {
             if *pools != *market.pool.pools || pools.iter().sum::<i64>() != market.pool.total_minor
             {
                 return Err(format!("market {id}: pools differ from their bets"));
+            }
+            let cancelled = market.pool.bets.iter().filter(|b| !b.live).count();
+            if cancelled != market.pool.cancelled as usize {
+                return Err(format!("market {id}: cancelled bets miscounted"));
             }
             if !market.pool.bets.windows(2).all(|w| w[0].id < w[1].id) {
                 return Err(format!("market {id}: bets out of order"));

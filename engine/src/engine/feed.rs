@@ -51,19 +51,22 @@ impl<B: OrderBook> Engine<B> {
         let market_state = &mut self.markets[index as usize];
         market_state.odds.has_reference = true;
         let rules = market_state.rules;
+        // Moves are recorded in every state (so that opening a market compares its first
+        // odds with the feed's earlier ones) but trip the breaker only on an open market.
         let watch = market_state.status == MarketStatus::Open;
         let mut tripped = None;
         for (selection, &probability) in probabilities_bps.iter().enumerate() {
             let state = &mut market_state.odds.selections[selection];
             state.reference_bps = probability;
             let odds = fair_odds_x100(probability);
-            if !watch || odds == 0 {
+            if odds == 0 {
                 continue;
             }
             let moved = state
                 .reference_window
                 .record(now, rules.circuit_breaker_window_ns, odds);
-            if tripped.is_none()
+            if watch
+                && tripped.is_none()
                 && let Some(m) = moved
                 && m.bps > u32::from(rules.circuit_breaker_bps)
             {
@@ -78,6 +81,32 @@ impl<B: OrderBook> Engine<B> {
         self.mark_all_dirty(index);
         if let Some((selection, m, odds)) = tripped {
             self.trip_breaker(events, index, selection, BreakerSource::Reference, m, odds);
+        }
+    }
+
+    /// Starts the breaker's windows afresh from the odds in effect now (at a resumption).
+    pub(super) fn reseed_breakers(&mut self, index: u32) {
+        let now = self.ts_ns;
+        let market = &mut self.markets[index as usize];
+        let rules = market.rules;
+        let pool_watched = market.pool.total_minor >= rules.circuit_breaker_min_pool_minor;
+        for selection in 0..market.selections.len() {
+            let reference = if market.odds.has_reference {
+                fair_odds_x100(market.odds.selections[selection].reference_bps)
+            } else {
+                0
+            };
+            let indicative = market.pool.indicative_x100(selection, rules.takeout_bps);
+            let state = &mut market.odds.selections[selection];
+            state.reference_window.clear();
+            state.indicative_window.clear();
+            let window = rules.circuit_breaker_window_ns;
+            if reference != 0 {
+                state.reference_window.record(now, window, reference);
+            }
+            if pool_watched && indicative != 0 {
+                state.indicative_window.record(now, window, indicative);
+            }
         }
     }
 

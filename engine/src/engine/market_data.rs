@@ -67,14 +67,8 @@ impl OddsState {
     pub fn record_trade(&mut self, selection: usize, odds_x100: u32, stake_minor: i64) {
         let state = &mut self.selections[selection];
         state.last_traded_x100 = odds_x100;
-        state.matched_minor += stake_minor;
-    }
-
-    pub fn clear_breakers(&mut self) {
-        for selection in self.selections.iter_mut() {
-            selection.reference_window.clear();
-            selection.indicative_window.clear();
-        }
+        // Volume only grows; it saturates rather than wrap after ~10^7 maximal trades.
+        state.matched_minor = state.matched_minor.saturating_add(stake_minor);
     }
 }
 

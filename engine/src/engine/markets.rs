@@ -88,7 +88,11 @@ impl MarketRules {
                 .price_band_bps
                 .is_none_or(|band| PRICE_BAND_RANGE.contains(&band))
             // A market locks at one time: `lock_at` or `end_at`, not both.
-            && !(spec.lock_at.is_some() && spec.end_at.is_some());
+            && !(spec.lock_at.is_some() && spec.end_at.is_some())
+            // The last instant means "never" to the deadline set.
+            && [spec.lock_at, spec.end_at, spec.close_at]
+                .iter()
+                .all(|t| *t != Some(u64::MAX));
         if !in_range {
             return None;
         }
@@ -303,9 +307,9 @@ impl<B: OrderBook> Engine<B> {
         if let Some(index) =
             self.transition_source(events, CommandKind::ResumeMarket, market, &from)
         {
-            // Moves are measured afresh from the resumption on: the move that tripped the
-            // breaker must not trip it again.
-            self.markets[index as usize].odds.clear_breakers();
+            // Moves are measured from the odds at the resumption: the move that tripped the
+            // breaker does not trip it again, and the next jump is still watched.
+            self.reseed_breakers(index);
             self.set_status(events, index, MarketStatus::Open, StatusCause::Operator);
         }
     }

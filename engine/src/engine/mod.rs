@@ -13,8 +13,11 @@
 //!   check with [`Engine::state_hash`] and [`Engine::validate`]. Reads never change state.
 //!
 //! Handlers live in one file per subsystem: `accounts.rs` (accounts and the ledger),
-//! `markets.rs` (lifecycle and settlement), `orders.rs` (orders and matching), `quotes.rs`
-//! (mass quotes) and `check.rs` (hash and validation).
+//! `markets.rs` (creation, lifecycle and settlement), `orders.rs` (orders, matching and the
+//! in-play delay), `quotes.rs` (mass quotes), `pools.rs` (pari-mutuel bets and settlement),
+//! `feed.rs` (reference odds, price bands, the circuit breaker), `votes.rs` (resolution by
+//! vote), `market_data.rs` (odds state, the book stream and ticks), `timers.rs` (deadlines)
+//! and `check.rs` (hash and validation).
 
 mod accounts;
 mod check;
@@ -142,6 +145,8 @@ pub struct Engine<B: OrderBook = LadderBook> {
     deadlines: std::collections::BTreeSet<(u64, u32)>,
     /// The earliest deadline (`u64::MAX`: none); every input checks it.
     next_deadline_ns: u64,
+    /// Scratch for the markets whose deadlines fire in one input: (first due item, market).
+    due: Scratch<(u64, u32)>,
 }
 
 /// A buffer reused from command to command. Its contents mean nothing between commands, so a
@@ -255,6 +260,7 @@ impl<B: OrderBook> Engine<B> {
             touched: Scratch::with_capacity(64),
             deadlines: std::collections::BTreeSet::new(),
             next_deadline_ns: u64::MAX,
+            due: Scratch::with_capacity(64),
             config,
         };
         for id in [AccountId::HOUSE_ROUNDING, AccountId::HOUSE_COMMISSION] {

@@ -382,6 +382,17 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
+    /// Forgets the entries at the front of a market's delay queue whose orders were cancelled
+    /// while they waited, so that the front is the next order really due.
+    pub(super) fn prune_delayed(&mut self, index: u32) {
+        while let Some(&(slot, order_id, _)) = self.markets[index as usize].delayed.front() {
+            if self.is_waiting(slot, order_id) {
+                break;
+            }
+            self.markets[index as usize].delayed.pop_front();
+        }
+    }
+
     /// Whether `slot` still holds the delayed order `order_id` (it may have been cancelled).
     fn is_waiting(&self, slot: u32, order_id: OrderId) -> bool {
         self.order_index.get(&order_id) == Some(&slot) && self.orders[slot].delayed

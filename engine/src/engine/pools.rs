@@ -39,9 +39,12 @@ pub(super) struct PoolState {
     pub pools: Box<[i64]>,
     /// Sum of the pools.
     pub total_minor: i64,
-    /// Every bet, live or cancelled, by id (ids only grow, so the list is sorted and a
-    /// cancel finds its bet by binary search: no index to keep up on the way in).
+    /// The bets by id (ids only grow, so the list is sorted and a cancel finds its bet by
+    /// binary search: no index to keep up on the way in). Cancelled bets stay until they
+    /// outnumber the live ones, then the list is compacted.
     pub bets: Vec<Bet>,
+    /// How many of `bets` are cancelled.
+    pub cancelled: u32,
 }
 
 impl PoolState {
@@ -52,6 +55,7 @@ impl PoolState {
                 pools: vec![0; selections].into_boxed_slice(),
                 total_minor: 0,
                 bets: Vec::new(),
+                cancelled: 0,
             },
         }
     }
@@ -83,6 +87,10 @@ impl PoolState {
         self.bets.binary_search_by_key(&bet_id, |b| b.id).ok()
     }
 }
+
+/// A pool's list of bets is compacted when it is at least this long and more than half of it
+/// is cancelled bets (amortised: each cancelled bet is moved at most once).
+const COMPACT_AT: usize = 1_024;
 
 /// What a bet contributes to its owner's position: the stake is lost whatever happens.
 fn bet_contribution(stake_minor: i64) -> Contribution {
@@ -157,9 +165,11 @@ impl<B: OrderBook> Engine<B> {
             return reject(events, command, reason, subject);
         }
         let state = &self.markets[market_index as usize];
-        // A pool keeps every bet until settlement: it holds at most as many as the shard
-        // holds orders.
-        if state.pool.bets.len() >= self.config.max_orders as usize {
+        // A pool keeps its live bets until settlement: at most as many as the shard holds
+        // orders. (Cancelled ones do not count, so nobody can fill a pool by betting and
+        // cancelling.)
+        let live = state.pool.bets.len() - state.pool.cancelled as usize;
+        if live >= self.config.max_orders as usize {
             return reject(events, command, RejectReason::OrderCapacity, subject);
         }
         if state.pool.total_minor + stake_minor > state.rules.max_pool_minor.min(MAX_AMOUNT_MINOR) {
@@ -225,6 +235,12 @@ impl<B: OrderBook> Engine<B> {
         let state = &mut market_state.pool.bets[bet];
         state.live = false;
         let state = *state;
+        let pool = &mut market_state.pool;
+        pool.cancelled += 1;
+        if pool.bets.len() >= COMPACT_AT && 2 * pool.cancelled as usize > pool.bets.len() {
+            pool.bets.retain(|b| b.live);
+            pool.cancelled = 0;
+        }
         let position = market_state.position_index[&state.account];
         let holder = Holder {
             account: state.account,

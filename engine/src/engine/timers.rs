@@ -5,8 +5,10 @@
 //! input every few milliseconds so that deadlines fire even when nobody trades. Each market
 //! has at most one entry in the engine's deadline set, at the earliest time it needs
 //! attention ([`Engine::next_due`]); every input compares its `ts` with the earliest entry, so
-//! an input with nothing due pays one comparison. Markets due at the same time are handled in
-//! market creation order, which keeps replay deterministic.
+//! an input with nothing due pays one comparison. The markets an input finds due are handled
+//! one after the other in the order of their earliest due item (not of their entries, which
+//! may be tick deadlines), at the same time in market creation order, which keeps replay
+//! deterministic.
 
 use super::Engine;
 use crate::book::OrderBook;
@@ -31,46 +33,69 @@ impl<B: OrderBook> Engine<B> {
         self.next_deadline_ns = self.deadlines.first().map_or(u64::MAX, |(due, _)| *due);
     }
 
-    /// Runs everything due at or before the current input's time, market by market.
+    /// Runs everything due at or before the current input's time, market by market: in the
+    /// order of each market's earliest due item (a delayed order's entry, a lock, a close, the
+    /// end of a vote), then in creation order. A market's entry in the deadline set may be a
+    /// tick deadline, which only its publication acts on, so the set's order is not used.
     pub(super) fn fire_deadlines(&mut self, events: &mut Vec<Event>) {
         let now = self.ts_ns;
-        while let Some(&(due, index)) = self.deadlines.first() {
-            if due > now {
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        while let Some(&(at, index)) = self.deadlines.first() {
+            if at > now {
                 break;
             }
             self.deadlines.pop_first();
             self.markets[index as usize].scheduled_ns = u64::MAX;
+            self.prune_delayed(index);
+            let first = self
+                .next_item(index, now)
+                .map_or(at, |(item_at, _)| item_at);
+            due.push((first, index));
+        }
+        due.sort_unstable();
+        for &(_, index) in due.iter() {
             self.run_due(events, index, now);
             // Ticks are judged when the market is flushed.
             self.touch(index);
         }
+        self.due = due;
         self.next_deadline_ns = self.deadlines.first().map_or(u64::MAX, |(due, _)| *due);
+    }
+
+    /// A market's earliest item due at or before `now`, as (due time, what: 0 delayed orders,
+    /// 1 lock, 2 close, 3 vote end); at equal times orders whose delay is over come before the
+    /// market locks or closes.
+    fn next_item(&self, index: u32, now: u64) -> Option<(u64, usize)> {
+        self.items(index)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(what, due)| due.filter(|d| *d <= now).map(|d| (d, what)))
+            .min()
+    }
+
+    /// When a market's delayed orders, lock, close and vote end fall due (`None`: not
+    /// pending).
+    fn items(&self, index: u32) -> [Option<u64>; 4] {
+        let market = &self.markets[index as usize];
+        let open = market.status == MarketStatus::Open;
+        let trading = open || market.status == MarketStatus::Suspended;
+        [
+            market.delayed.front().map(|&(_, _, until)| until),
+            market.rules.lock_at_ns.filter(|_| open),
+            market.rules.close_at_ns.filter(|_| trading),
+            market
+                .votes
+                .as_ref()
+                .filter(|_| !market.status.is_final())
+                .map(|v| v.window_end()),
+        ]
     }
 
     /// Handles a market's due items in time order (delayed orders, lock, close, vote end).
     fn run_due(&mut self, events: &mut Vec<Event>, index: u32, now: u64) {
-        loop {
-            let market = &self.markets[index as usize];
-            let open = market.status == MarketStatus::Open;
-            let trading = open || market.status == MarketStatus::Suspended;
-            let delay = market.delayed.front().map(|&(_, _, until)| until);
-            let lock = market.rules.lock_at_ns.filter(|_| open);
-            let close = market.rules.close_at_ns.filter(|_| trading);
-            let vote = market
-                .votes
-                .as_ref()
-                .filter(|_| !market.status.is_final())
-                .map(|v| v.window_end());
-            // Earliest first; at equal times: orders whose delay is over enter before the
-            // market locks or closes.
-            let next = [delay, lock, close, vote]
-                .into_iter()
-                .enumerate()
-                .filter_map(|(what, due)| due.filter(|d| *d <= now).map(|d| (d, what)))
-                .min();
-            let Some((_, what)) = next else {
-                return;
-            };
+        while let Some((_, what)) = self.next_item(index, now) {
+            let [_, lock, close, vote] = self.items(index);
             match what {
                 0 => {
                     // Every order due by the next other item (at it included: orders enter

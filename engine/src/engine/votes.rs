@@ -30,6 +30,7 @@ pub(super) fn valid_rules(resolution: &Resolution, places: u8, now: u64) -> bool
             places == 1
                 && window_start < window_end
                 && window_end > now
+                && window_end < u64::MAX
                 && quorum >= 1
                 && (1..=10_000).contains(&threshold_bps)
         }
@@ -136,6 +137,12 @@ impl<B: OrderBook> Engine<B> {
             let weight = match votes.weight {
                 VoteWeight::OnePerAccount => 1,
                 VoteWeight::Stake => {
+                    // Weight is money at risk, which is final only once the market is closed:
+                    // before that, an order or a bet could be placed to vote and then
+                    // cancelled.
+                    if state.status != MarketStatus::Closed {
+                        return Err(RejectReason::NotEligibleToVote);
+                    }
                     let exposure = state
                         .position_index
                         .get(&account_index)
