@@ -87,25 +87,24 @@ impl<B: OrderBook> Engine<B> {
     /// Starts the breaker's windows afresh from the odds in effect now (at a resumption).
     pub(super) fn reseed_breakers(&mut self, index: u32) {
         let now = self.ts_ns;
-        let market = &mut self.markets[index as usize];
-        let rules = market.rules;
-        let pool_watched = market.pool.total_minor >= rules.circuit_breaker_min_pool_minor;
-        for selection in 0..market.selections.len() {
-            let reference = if market.odds.has_reference {
-                fair_odds_x100(market.odds.selections[selection].reference_bps)
-            } else {
-                0
-            };
-            let indicative = market.pool.indicative_x100(selection, rules.takeout_bps);
-            let state = &mut market.odds.selections[selection];
+        let rules = self.markets[index as usize].rules;
+        let pool_watched =
+            self.markets[index as usize].pool.total_minor >= rules.circuit_breaker_min_pool_minor;
+        for selection in 0..self.markets[index as usize].selections.len() {
+            let displayed = self.displayed(index, selection);
+            let state = &mut self.markets[index as usize].odds.selections[selection];
             state.reference_window.clear();
             state.indicative_window.clear();
             let window = rules.circuit_breaker_window_ns;
-            if reference != 0 {
-                state.reference_window.record(now, window, reference);
+            if displayed.reference_x100 != 0 {
+                state
+                    .reference_window
+                    .record(now, window, displayed.reference_x100);
             }
-            if pool_watched && indicative != 0 {
-                state.indicative_window.record(now, window, indicative);
+            if pool_watched && displayed.indicative_x100 != 0 {
+                state
+                    .indicative_window
+                    .record(now, window, displayed.indicative_x100);
             }
         }
     }

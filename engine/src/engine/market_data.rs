@@ -222,7 +222,7 @@ impl<B: OrderBook> Engine<B> {
     }
 
     /// The displayed odds of a selection as they are now.
-    fn displayed(&self, index: u32, selection: usize) -> Displayed {
+    pub(super) fn displayed(&self, index: u32, selection: usize) -> Displayed {
         let market = &self.markets[index as usize];
         let state = &market.odds.selections[selection];
         Displayed {
@@ -275,22 +275,20 @@ impl<B: OrderBook> Engine<B> {
                 let bit = sides.trailing_zeros() as usize;
                 sides &= sides - 1;
                 let (selection, side) = (bit / 2, [Side::Back, Side::Lay][bit % 2]);
-                {
-                    let levels =
-                        top_levels(&market.books[selection], &self.orders, market.ladder, side);
-                    let shown = &mut market.odds.selections[selection].depth[side_index(side)];
-                    if levels != *shown {
-                        *shown = levels;
-                        market.book_seq += 1;
-                        events.push(Event::BookDepth {
-                            market: market.id,
-                            book_seq: market.book_seq,
-                            selection: market.selections[selection],
-                            side,
-                            odds_x100: levels.odds_x100,
-                            stakes_minor: levels.stakes_minor,
-                        });
-                    }
+                let levels =
+                    top_levels(&market.books[selection], &self.orders, market.ladder, side);
+                let shown = &mut market.odds.selections[selection].depth[side_index(side)];
+                if levels != *shown {
+                    *shown = levels;
+                    market.book_seq += 1;
+                    events.push(Event::BookDepth {
+                        market: market.id,
+                        book_seq: market.book_seq,
+                        selection: market.selections[selection],
+                        side,
+                        odds_x100: levels.odds_x100,
+                        stakes_minor: levels.stakes_minor,
+                    });
                 }
             }
         }
@@ -397,35 +395,19 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
-    /// When the market next needs attention from time alone: a delayed order's entry, a lock,
-    /// a close, the end of a vote, a pending or heartbeat tick.
-    pub(super) fn next_due(&self, index: u32) -> u64 {
+    /// When the market's ticks next need attention from time alone: a pending change tick
+    /// or a heartbeat (`u64::MAX`: none).
+    pub(super) fn tick_due(&self, index: u32) -> u64 {
         let market = &self.markets[index as usize];
-        let mut due = u64::MAX;
-        if let Some(&(_, _, until)) = market.delayed.front() {
-            due = due.min(until);
-        }
-        let open = market.status == MarketStatus::Open;
-        let trading = open || market.status == MarketStatus::Suspended;
-        if open && let Some(lock) = market.rules.lock_at_ns {
-            due = due.min(lock);
-        }
-        if trading && let Some(close) = market.rules.close_at_ns {
-            due = due.min(close);
-        }
-        if !market.status.is_final()
-            && let Some(votes) = &market.votes
-        {
-            due = due.min(votes.window_end());
-        }
-        if market.rules.market_data
-            && trading
-            && let Some(last) = market.odds.last_tick_ns
-        {
-            due = due.min(last.saturating_add(market.rules.odds_heartbeat_ns));
-            if market.odds.pending_change {
-                due = due.min(last.saturating_add(market.rules.odds_tick_interval_ns));
-            }
+        let trading = matches!(market.status, MarketStatus::Open | MarketStatus::Suspended);
+        let (true, true, Some(last)) =
+            (market.rules.market_data, trading, market.odds.last_tick_ns)
+        else {
+            return u64::MAX;
+        };
+        let mut due = last.saturating_add(market.rules.odds_heartbeat_ns);
+        if market.odds.pending_change {
+            due = due.min(last.saturating_add(market.rules.odds_tick_interval_ns));
         }
         due
     }

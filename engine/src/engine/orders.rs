@@ -67,18 +67,9 @@ impl<B: OrderBook> Engine<B> {
         // retrying after a timeout learns its order exists even if the market has since been
         // suspended.
         if let Some(account) = known_account
-            && let Some(original) = self.client_order_ids.get(&(account, new.client_order_id))
+            && self.reject_repeat(events, command, account, subject)
         {
-            let subject = Subject {
-                order_id: Some(original),
-                ..subject
-            };
-            return reject(
-                events,
-                command,
-                RejectReason::DuplicateClientOrderId,
-                subject,
-            );
+            return;
         }
         let (account, market, selection) = match target {
             Ok(target) => target,
@@ -160,6 +151,32 @@ impl<B: OrderBook> Engine<B> {
         } else {
             self.delay_order(events, order, delay_ns);
         }
+    }
+
+    /// Rejects a client order id the account already used (shared by orders and pool bets),
+    /// naming the original; returns whether it did.
+    pub(super) fn reject_repeat(
+        &self,
+        events: &mut Vec<Event>,
+        command: CommandKind,
+        account: u32,
+        subject: Subject,
+    ) -> bool {
+        let key = (account, subject.client_order_id.unwrap_or_default());
+        let Some(original) = self.client_order_ids.get(&key) else {
+            return false;
+        };
+        let subject = Subject {
+            order_id: Some(original),
+            ..subject
+        };
+        reject(
+            events,
+            command,
+            RejectReason::DuplicateClientOrderId,
+            subject,
+        );
+        true
     }
 
     /// Resolves the account, an open exchange market and the selection an order is for.

@@ -122,17 +122,8 @@ impl<B: OrderBook> Engine<B> {
             Ok(index) => index,
             Err(reason) => return reject(events, command, reason, subject),
         };
-        if let Some(original) = self.client_order_ids.get(&(account_index, client_order_id)) {
-            let subject = Subject {
-                order_id: Some(original),
-                ..subject
-            };
-            return reject(
-                events,
-                command,
-                RejectReason::DuplicateClientOrderId,
-                subject,
-            );
+        if self.reject_repeat(events, command, account_index, subject) {
+            return;
         }
         let target = self.open_market_index(market).and_then(|index| {
             let state = &self.markets[index as usize];

@@ -16,6 +16,15 @@ use crate::event::Event;
 use crate::types::{MarketStatus, StatusCause};
 
 impl<B: OrderBook> Engine<B> {
+    /// When the market next needs attention from time alone: a delayed order's entry, a lock,
+    /// a close, the end of a vote, a pending or heartbeat tick (`u64::MAX`: never).
+    pub(super) fn next_due(&self, index: u32) -> u64 {
+        self.items(index)
+            .into_iter()
+            .flatten()
+            .fold(self.tick_due(index), u64::min)
+    }
+
     /// Moves a market's entry in the deadline set to its current [`Engine::next_due`].
     pub(super) fn reschedule(&mut self, index: u32) {
         let due = self.next_due(index);
