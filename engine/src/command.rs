@@ -12,6 +12,8 @@ use crate::types::{
 };
 
 /// One input: a command and the time the shard stamped it with.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
     /// Nanoseconds since the Unix epoch, stamped by the shard (or the file being replayed).
@@ -23,6 +25,8 @@ pub struct Input {
 }
 
 /// Everything the engine can be asked to do.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
@@ -239,6 +243,8 @@ pub enum Command {
 /// Times (`lock_at`, `end_at`, `close_at`, vote windows) are nanoseconds since the Unix epoch,
 /// like every input's `ts`; intervals are milliseconds. Knobs left out take the engine's
 /// defaults ([`crate::MarketDefaults`]).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketSpec {
@@ -358,6 +364,8 @@ impl Default for MarketSpec {
 }
 
 /// How a market's result is decided, when not by an operator.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Resolution {
@@ -382,6 +390,8 @@ fn default_places() -> u8 {
 }
 
 /// One selection's two-sided quote in a mass quote.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quote {
@@ -451,6 +461,8 @@ impl Command {
 }
 
 /// The name of a command without its arguments, carried by `rejected` events.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)] // each variant names the `Command` of the same name

@@ -9,7 +9,7 @@ pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000;
 pub const MAX_SELECTIONS: usize = 64;
 
 /// Capacities of one engine (one shard), fixed at start. Memory is sized from them once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct EngineConfig {
     /// Open orders the shard can hold at once; a new order beyond it is rejected
     /// (`order_capacity`).
@@ -34,7 +34,7 @@ pub struct EngineConfig {
 
 /// Node-wide defaults of the per-market knobs (each market may set its own in
 /// `create_market`). The accepted ranges are the `*_RANGE` constants of this module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct MarketDefaults {
     /// Keep odds state and publish the book stream and odds ticks.
     pub market_data: bool,
@@ -118,7 +118,7 @@ impl EngineConfig {
 }
 
 /// Limits that apply to an account unless its creation overrides them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct TierLimits {
     /// Smallest stake of one order, in minor units.
     pub min_stake_minor: i64,

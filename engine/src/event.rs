@@ -18,6 +18,8 @@ use crate::types::{
 pub const MAX_PLACES: usize = 8;
 
 /// The winners of a settled market: at most [`MAX_PLACES`] selections, in the order named.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug), bytecheck(verify))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Winners {
     len: u8,
@@ -62,6 +64,8 @@ impl<'de> Deserialize<'de> for Winners {
 }
 
 /// What moved money in a [`Event::Ledger`] posting.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PostingKind {
@@ -83,6 +87,8 @@ pub enum PostingKind {
 pub const DISPLAY_LEVELS: usize = 3;
 
 /// Something that happened.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -474,3 +480,29 @@ pub enum Event {
 }
 
 const _: () = assert!(size_of::<Event>() <= 64);
+
+/// More winners than [`MAX_PLACES`] in an archived [`Winners`].
+#[derive(Debug)]
+struct TooManyWinners(u8);
+
+impl std::fmt::Display for TooManyWinners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} winners, at most {MAX_PLACES} allowed", self.0)
+    }
+}
+
+impl std::error::Error for TooManyWinners {}
+
+// SAFETY: `verify` accepts only lengths that `Winners::as_slice` can slice with.
+unsafe impl<C> rkyv::bytecheck::Verify<C> for ArchivedWinners
+where
+    C: rkyv::rancor::Fallible + ?Sized,
+    C::Error: rkyv::rancor::Source,
+{
+    fn verify(&self, _context: &mut C) -> Result<(), C::Error> {
+        if usize::from(self.len) > MAX_PLACES {
+            rkyv::rancor::fail!(TooManyWinners(self.len));
+        }
+        Ok(())
+    }
+}

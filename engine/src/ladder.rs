@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Which ladder a market's prices lie on.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LadderKind {

@@ -34,7 +34,11 @@ pub mod odds;
 mod order;
 mod reason;
 mod recent;
+pub mod record;
 mod risk;
+pub mod shard;
+pub mod snapshot;
+pub mod testkit;
 mod types;
 
 pub use command::{Command, CommandKind, Input, MarketSpec, Quote, Resolution};

@@ -49,7 +49,9 @@ pub fn move_bps(from_x100: u32, to_x100: u32) -> u32 {
 }
 
 /// One side's displayed levels: odds times 100 and stake, best first, zero-filled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Levels {
     /// Odds times 100 of each level (0: none).
     pub odds_x100: [u32; DISPLAY_LEVELS],
@@ -66,7 +68,9 @@ impl Levels {
 
 /// The odds values a tick shows and the change filter compares: best to back, best to lay,
 /// the pool's indicative odds and the reference's fair odds, all times 100 (0: none).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Displayed {
     /// Best odds available to back (the best resting lay).
     pub back_x100: u32,
@@ -104,7 +108,9 @@ impl Displayed {
 /// window starts counts too: odds that sat at 10.0 for a minute and then jump to 5.0 moved by
 /// 50% within any window. Two monotonic queues give the minimum and maximum in amortised
 /// constant time; their memory is bounded by the samples of one window.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct Extremes {
     /// Candidates for the minimum: values increasing from front to back.
     lows: VecDeque<Sample>,
@@ -113,7 +119,7 @@ pub struct Extremes {
 }
 
 /// A value and the time it stopped holding (`u64::MAX` while it is the latest).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct Sample {
     until_ns: u64,
     value: u32,

@@ -12,7 +12,7 @@ use crate::types::{OrderId, Persistence, Side, TimeInForce};
 pub const NIL: u32 = u32::MAX;
 
 /// One live order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Order {
     /// The engine's id.
     pub id: OrderId,
@@ -182,6 +182,33 @@ impl Clone for OrderSlab {
             capacity: self.capacity,
             free_head: self.free_head,
             live: self.live,
+        }
+    }
+}
+
+impl OrderSlab {
+    /// The slots used so far (live and free, in slot order), the head of the free list and
+    /// the number of live orders: what a snapshot stores.
+    pub(crate) fn parts(&self) -> (&[Order], u32, u32) {
+        (&self.slots, self.free_head, self.live)
+    }
+
+    /// A slab of `capacity` holding `slots`, whose free list starts at `free_head`. The caller
+    /// has checked the parts (a free list through free slots only, `live` slots not on it).
+    pub(crate) fn from_parts(
+        capacity: u32,
+        mut slots: Vec<Order>,
+        free_head: u32,
+        live: u32,
+    ) -> Self {
+        debug_assert!(capacity < NIL && slots.len() <= capacity as usize);
+        debug_assert!(live as usize <= slots.len());
+        slots.reserve_exact((capacity as usize).saturating_sub(slots.len()));
+        OrderSlab {
+            slots,
+            capacity,
+            free_head,
+            live,
         }
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// Why a command was refused. The command changed nothing.
 ///
 /// Codes: 1xx markets, 2xx orders, 3xx risk, 4xx accounts and ledger, 5xx capacity.
+/// A code, once used, keeps its meaning: the journal stores reasons by code. A new reason
+/// goes into [`RejectReason::ALL`] and [`RejectReason::from_code`] too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u16)]
@@ -108,6 +110,97 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in code order.
+    pub const ALL: [RejectReason; 40] = [
+        RejectReason::UnknownMarket,
+        RejectReason::MarketNotOpen,
+        RejectReason::InvalidSelection,
+        RejectReason::DuplicateMarket,
+        RejectReason::InvalidMarketDefinition,
+        RejectReason::InvalidMarketTransition,
+        RejectReason::MarketFinalized,
+        RejectReason::InvalidWinners,
+        RejectReason::InvalidMarketKind,
+        RejectReason::InvalidReference,
+        RejectReason::NotVoteMarket,
+        RejectReason::VoteWindowClosed,
+        RejectReason::NotEligibleToVote,
+        RejectReason::InvalidOdds,
+        RejectReason::InvalidStake,
+        RejectReason::DuplicateClientOrderId,
+        RejectReason::UnknownOrder,
+        RejectReason::PostOnlyWouldMatch,
+        RejectReason::FokNotFilled,
+        RejectReason::InvalidQuote,
+        RejectReason::InvalidOrderReference,
+        RejectReason::OutsidePriceBand,
+        RejectReason::MarketSuspendedDuringDelay,
+        RejectReason::InPlayDelay,
+        RejectReason::InsufficientFunds,
+        RejectReason::ExposureLimit,
+        RejectReason::MaxOpenOrders,
+        RejectReason::KillSwitch,
+        RejectReason::PoolLimit,
+        RejectReason::UnknownAccount,
+        RejectReason::DuplicateAccount,
+        RejectReason::ReservedAccount,
+        RejectReason::InvalidAmount,
+        RejectReason::DuplicateTransferId,
+        RejectReason::InsufficientFreeBalance,
+        RejectReason::InvalidLimits,
+        RejectReason::RoleNotPermitted,
+        RejectReason::OrderCapacity,
+        RejectReason::MarketCapacity,
+        RejectReason::AccountCapacity,
+    ];
+
+    /// The reason with this numeric code, if there is one.
+    pub fn from_code(code: u16) -> Option<RejectReason> {
+        Some(match code {
+            100 => RejectReason::UnknownMarket,
+            101 => RejectReason::MarketNotOpen,
+            102 => RejectReason::InvalidSelection,
+            103 => RejectReason::DuplicateMarket,
+            104 => RejectReason::InvalidMarketDefinition,
+            105 => RejectReason::InvalidMarketTransition,
+            106 => RejectReason::MarketFinalized,
+            107 => RejectReason::InvalidWinners,
+            108 => RejectReason::InvalidMarketKind,
+            109 => RejectReason::InvalidReference,
+            110 => RejectReason::NotVoteMarket,
+            111 => RejectReason::VoteWindowClosed,
+            112 => RejectReason::NotEligibleToVote,
+            200 => RejectReason::InvalidOdds,
+            201 => RejectReason::InvalidStake,
+            202 => RejectReason::DuplicateClientOrderId,
+            203 => RejectReason::UnknownOrder,
+            204 => RejectReason::PostOnlyWouldMatch,
+            205 => RejectReason::FokNotFilled,
+            206 => RejectReason::InvalidQuote,
+            207 => RejectReason::InvalidOrderReference,
+            208 => RejectReason::OutsidePriceBand,
+            209 => RejectReason::MarketSuspendedDuringDelay,
+            210 => RejectReason::InPlayDelay,
+            300 => RejectReason::InsufficientFunds,
+            301 => RejectReason::ExposureLimit,
+            302 => RejectReason::MaxOpenOrders,
+            303 => RejectReason::KillSwitch,
+            304 => RejectReason::PoolLimit,
+            400 => RejectReason::UnknownAccount,
+            401 => RejectReason::DuplicateAccount,
+            402 => RejectReason::ReservedAccount,
+            403 => RejectReason::InvalidAmount,
+            404 => RejectReason::DuplicateTransferId,
+            405 => RejectReason::InsufficientFreeBalance,
+            406 => RejectReason::InvalidLimits,
+            407 => RejectReason::RoleNotPermitted,
+            500 => RejectReason::OrderCapacity,
+            501 => RejectReason::MarketCapacity,
+            502 => RejectReason::AccountCapacity,
+            _ => return None,
+        })
+    }
+
     /// The numeric code carried on the wire.
     pub fn code(self) -> u16 {
         self as u16
@@ -161,6 +254,8 @@ impl RejectReason {
 }
 
 /// Why an order left the book without being fully matched.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]
@@ -181,4 +276,78 @@ pub enum CancelReason {
     MarketClosed = 7,
     /// The account's kill switch was turned on.
     KillSwitch = 8,
+}
+
+/// The archived form of a [`RejectReason`]: its numeric code, little endian.
+///
+/// Validation (`rkyv::access`) accepts only the codes of [`RejectReason::ALL`], so an archived
+/// reason always converts back. The code, not a variant index, is stored so that the journal
+/// format does not depend on the order in which variants are declared.
+#[derive(rkyv::Portable, Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct ArchivedRejectReason(rkyv::Archived<u16>);
+
+impl ArchivedRejectReason {
+    /// The reason stored (validation guarantees that there is one).
+    pub fn get(&self) -> Option<RejectReason> {
+        RejectReason::from_code(self.0.to_native())
+    }
+}
+
+/// A reject code that names no [`RejectReason`].
+#[derive(Debug)]
+struct UnknownRejectCode(u16);
+
+impl std::fmt::Display for UnknownRejectCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown reject reason code {}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownRejectCode {}
+
+// SAFETY: `check_bytes` returns `Ok` only for a valid code; every bit pattern of the `u16`
+// inside is a valid `Archived<u16>`, so reading it through an aligned pointer is sound.
+unsafe impl<C> rkyv::bytecheck::CheckBytes<C> for ArchivedRejectReason
+where
+    C: rkyv::rancor::Fallible + ?Sized,
+    C::Error: rkyv::rancor::Source,
+{
+    unsafe fn check_bytes(value: *const Self, _context: &mut C) -> Result<(), C::Error> {
+        // SAFETY: the caller guarantees that `value` is aligned and points to readable bytes.
+        let code = unsafe { (*value).0 }.to_native();
+        if RejectReason::from_code(code).is_none() {
+            rkyv::rancor::fail!(UnknownRejectCode(code));
+        }
+        Ok(())
+    }
+}
+
+impl rkyv::Archive for RejectReason {
+    type Archived = ArchivedRejectReason;
+    type Resolver = ();
+
+    fn resolve(&self, (): (), out: rkyv::Place<ArchivedRejectReason>) {
+        rkyv::munge::munge!(let ArchivedRejectReason(code) = out);
+        rkyv::Archive::resolve(&self.code(), (), code);
+    }
+}
+
+impl<S: rkyv::rancor::Fallible + ?Sized> rkyv::Serialize<S> for RejectReason {
+    fn serialize(&self, _serializer: &mut S) -> Result<(), S::Error> {
+        Ok(())
+    }
+}
+
+impl<D> rkyv::Deserialize<RejectReason, D> for ArchivedRejectReason
+where
+    D: rkyv::rancor::Fallible + ?Sized,
+    D::Error: rkyv::rancor::Source,
+{
+    fn deserialize(&self, _deserializer: &mut D) -> Result<RejectReason, D::Error> {
+        match self.get() {
+            Some(reason) => Ok(reason),
+            None => rkyv::rancor::fail!(UnknownRejectCode(self.0.to_native())),
+        }
+    }
 }

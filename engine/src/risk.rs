@@ -18,7 +18,7 @@
 use crate::types::Side;
 
 /// What a bet adds to `(win, lose)` of its selection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Contribution {
     /// Added if the selection wins.
     pub win: i128,

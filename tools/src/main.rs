@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod journal;
 mod race_model;
 mod sim;
 
@@ -22,6 +23,8 @@ enum Commands {
     Sim(sim::SimArgs),
     /// Run a benchmark.
     Bench(bench::BenchArgs),
+    /// Verify, dump, count, replay and snapshot a journal.
+    Journal(journal::JournalArgs),
     /// Simulate a race and print its win probabilities as reference_odds lines (an example
     /// feed model).
     RaceModel(race_model::RaceModelArgs),
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Commands::Sim(args) => sim::run(&args),
         Commands::Bench(args) => bench::run(&args),
+        Commands::Journal(args) => journal::run(&args),
         Commands::RaceModel(args) => race_model::run(&args),
     };
     match result {

@@ -10,7 +10,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use oddsmatch_engine::shard::Recorder;
 use oddsmatch_engine::{Engine, EngineConfig, Event, Input};
+use oddsmatch_journal::{Durability, JournalConfig, JournalError};
 use serde::Serialize;
 
 /// The longest input line accepted, in bytes. A bound, so that a file without newlines cannot
@@ -26,6 +28,16 @@ pub struct SimArgs {
     /// Write the events here instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Also write a journal into this directory (new or empty): a snapshot of the fresh engine
+    /// and one record per input with its events, readable by `oddsmatch journal ...`.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// The journal's durability policy: os, interval[:N{us,ms}] or sync.
+    #[arg(long, default_value = "os", requires = "journal")]
+    pub durability: Durability,
+    /// The journal's segment size in bytes.
+    #[arg(long, default_value_t = JournalConfig::DEFAULT_SEGMENT_BYTES, requires = "journal")]
+    pub segment_bytes: u64,
 }
 
 /// Runs a sim file.
@@ -34,11 +46,27 @@ pub fn run(args: &SimArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot open {}: {error}", args.input.display()))?;
     let reader = BufReader::new(file);
     let source = args.input.display().to_string();
-    let result = match &args.output {
-        Some(path) => run_to_file(reader, &source, path),
-        None => run_to_stdout(reader, &source),
+    let mut recorder = match &args.journal {
+        Some(dir) => {
+            let mut config = JournalConfig::new(dir);
+            config.durability = args.durability;
+            config.segment_bytes = args.segment_bytes;
+            let engine: Engine = Engine::new(EngineConfig::default());
+            let recorder = Recorder::create(config, &engine)
+                .map_err(|error| format!("cannot start the journal: {error}"))?;
+            Some(recorder)
+        }
+        None => None,
     };
-    result.map(|_| ()).map_err(|error| error.to_string())
+    let result = match &args.output {
+        Some(path) => run_to_file(reader, &source, path, recorder.as_mut()),
+        None => run_to_stdout(reader, &source, recorder.as_mut()),
+    };
+    // The records of the lines before an error stay in the journal, like their events.
+    let finished = recorder.map(Recorder::finish).transpose();
+    result.map_err(|error| error.to_string())?;
+    finished.map_err(|error| format!("cannot finish the journal: {error}"))?;
+    Ok(())
 }
 
 /// What a finished run reports.
@@ -89,6 +117,8 @@ pub enum SimError {
         /// 1-based line number in the input.
         line: u64,
     },
+    /// The journal could not be written.
+    Journal(JournalError),
 }
 
 impl fmt::Display for SimError {
@@ -114,6 +144,7 @@ impl fmt::Display for SimError {
                 "{source}:{line}: ts {ts_ns} is lower than the previous command's ts \
                  {previous_ts_ns}; timestamps must never decrease"
             ),
+            SimError::Journal(error) => write!(f, "cannot write the journal: {error}"),
             SimError::LineTooLong { source, line } => {
                 write!(
                     f,
@@ -147,10 +178,21 @@ struct HashLine {
 /// returns the summary. `source` names the input in error messages.
 ///
 /// The first bad line stops the run; lines written before it stay written.
+#[cfg(test)]
 pub fn run_lines<R: BufRead, W: Write>(
+    reader: R,
+    source: &str,
+    writer: &mut W,
+) -> Result<Summary, SimError> {
+    run_lines_journaled(reader, source, writer, None)
+}
+
+/// [`run_lines`], also appending each input with its events to `journal`.
+pub fn run_lines_journaled<R: BufRead, W: Write>(
     mut reader: R,
     source: &str,
     writer: &mut W,
+    mut journal: Option<&mut Recorder>,
 ) -> Result<Summary, SimError> {
     let mut engine: Engine = Engine::new(EngineConfig::default());
     let mut events: Vec<Event> = Vec::new();
@@ -177,6 +219,12 @@ pub fn run_lines<R: BufRead, W: Write>(
         previous_ts_ns = input.ts_ns;
         events.clear();
         let seq = engine.apply(&input, &mut events);
+        if let Some(journal) = journal.as_deref_mut() {
+            journal
+                .record(seq, &input, &events)
+                .and_then(|()| journal.commit())
+                .map_err(SimError::Journal)?;
+        }
         write_events(writer, seq, &events).map_err(write_error)?;
     }
     let summary = Summary {
@@ -266,9 +314,13 @@ fn write_hash_line<W: Write>(writer: &mut W, summary: Summary) -> io::Result<()>
 }
 
 /// Runs to standard output. A reader that goes away early (`| head`) ends the run quietly.
-fn run_to_stdout<R: BufRead>(reader: R, source: &str) -> Result<Option<Summary>, SimError> {
+fn run_to_stdout<R: BufRead>(
+    reader: R,
+    source: &str,
+    journal: Option<&mut Recorder>,
+) -> Result<Option<Summary>, SimError> {
     let mut writer = BufWriter::new(io::stdout().lock());
-    match run_lines(reader, source, &mut writer) {
+    match run_lines_journaled(reader, source, &mut writer, journal) {
         Ok(summary) => Ok(Some(summary)),
         Err(SimError::Io { error, .. }) if error.kind() == io::ErrorKind::BrokenPipe => Ok(None),
         Err(error) => {
@@ -286,6 +338,7 @@ fn run_to_file<R: BufRead>(
     reader: R,
     source: &str,
     path: &Path,
+    journal: Option<&mut Recorder>,
 ) -> Result<Option<Summary>, SimError> {
     let temporary = temporary_path(path);
     let io_error = |what: &str, path: &Path| {
@@ -295,7 +348,7 @@ fn run_to_file<R: BufRead>(
     // Errors name `path`, the file the user asked for, rather than the temporary name.
     let file = File::create(&temporary).map_err(io_error("create", path))?;
     let mut writer = BufWriter::new(file);
-    let result = run_lines(reader, source, &mut writer).and_then(|summary| {
+    let result = run_lines_journaled(reader, source, &mut writer, journal).and_then(|summary| {
         let file = writer
             .into_inner()
             .map_err(|error| io_error("write", path)(error.into_error()))?;

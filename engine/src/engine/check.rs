@@ -394,6 +394,20 @@ impl<B: OrderBook> Engine<B> {
                 self.order_index.len()
             ));
         }
+        // How many markets each account holds a position on, counted in one pass (a count per
+        // account and market would be quadratic, which restoring a large snapshot cannot
+        // afford). Counting does not depend on the order the index is walked in.
+        let mut held_per_account = vec![0usize; self.accounts.len()];
+        for market in &self.markets {
+            for account in market.position_index.keys() {
+                match held_per_account.get_mut(*account as usize) {
+                    Some(held) => *held += 1,
+                    None => {
+                        return Err(format!("market {}: a position of no account", market.id.0));
+                    }
+                }
+            }
+        }
         for (index, account) in self.accounts.iter().enumerate() {
             if account.open_orders != per_account[index] {
                 return Err(format!(
@@ -421,11 +435,7 @@ impl<B: OrderBook> Engine<B> {
                     slot = self.orders[slot].position_next;
                 }
             }
-            let held: usize = self
-                .markets
-                .iter()
-                .filter(|m| m.position_index.contains_key(&(index as u32)))
-                .count();
+            let held = held_per_account[index];
             if held != account.positions.len() {
                 return Err(format!(
                     "account {}: holds {held} positions but lists {}",

@@ -21,7 +21,7 @@ use crate::order::OrderSlab;
 use crate::types::{MarketId, MarketKind, MarketStatus, SelectionId, Side, TickReason};
 
 /// Odds state of one market.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(super) struct OddsState {
     pub selections: Box<[SelectionState]>,
     /// Sequence number of the last tick.
@@ -36,7 +36,9 @@ pub(super) struct OddsState {
 }
 
 /// Odds state of one selection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub(super) struct SelectionState {
     /// Displayed depth by resting side (`[backs, lays]`), as last published.
     pub depth: [Levels; 2],

@@ -25,7 +25,7 @@ pub(super) const HOUSE_COMMISSION_INDEX: usize = 1;
 
 /// A market's knobs, resolved against the node's defaults when it was created. Times are in
 /// nanoseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(super) struct MarketRules {
     pub takeout_bps: u16,
     pub max_pool_minor: i64,

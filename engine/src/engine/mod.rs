@@ -22,6 +22,7 @@
 mod accounts;
 mod check;
 mod feed;
+pub(crate) mod image;
 mod market_data;
 
 pub use market_data::{MarketOdds, SelectionOddsView};
@@ -49,7 +50,7 @@ use crate::types::{
 };
 
 /// One account's state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct Account {
     id: AccountId,
     tier: Tier,
@@ -429,6 +430,13 @@ impl<B: OrderBook> Engine<B> {
     /// Timestamp of the last input applied.
     pub fn ts_ns(&self) -> u64 {
         self.ts_ns
+    }
+
+    /// The earliest time at which something is due (a timed lock, the end of an in-play delay,
+    /// a tick heartbeat, a vote window), `u64::MAX` if nothing is. An input with a timestamp at
+    /// or after it (a `timer` input if nothing else arrives) makes it happen.
+    pub fn next_deadline_ns(&self) -> u64 {
+        self.next_deadline_ns
     }
 
     /// The capacities the engine was built with.

@@ -21,7 +21,7 @@ use crate::risk::Contribution;
 use crate::types::{AccountId, BreakerSource, MarketId, MarketKind, OrderId, SelectionId};
 
 /// One pool bet. Bets are kept in the order they were placed (so by id) until settlement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(super) struct Bet {
     pub id: OrderId,
     pub client_order_id: u64,
@@ -33,7 +33,9 @@ pub(super) struct Bet {
 }
 
 /// The pools of a market (empty for an exchange market).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub(super) struct PoolState {
     /// Per selection, the stakes of its live bets, in minor units.
     pub pools: Box<[i64]>,

@@ -38,7 +38,7 @@ pub(super) fn valid_rules(resolution: &Resolution, places: u8, now: u64) -> bool
 }
 
 /// The state of a vote.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(super) struct VoteState {
     pub window_start: u64,
     pub window_end: u64,
@@ -50,7 +50,8 @@ pub(super) struct VoteState {
     pub total_weight: i64,
     /// Every vote as (account index, selection, weight), in the order accounts first voted.
     pub votes: Vec<(u32, u16, i64)>,
-    /// Account index to its entry in `votes`.
+    /// Account index to its entry in `votes` (derived from `votes`: not stored in snapshots).
+    #[rkyv(with = rkyv::with::Skip)]
     pub index: FxHashMap<u32, u32>,
 }
 

@@ -1,0 +1,826 @@
+//! The shard loop: one thread that owns an [`Engine`] and its journal. This module is the only
+//! part of the engine crate that does I/O (threads, clocks, files through the journal).
+//!
+//! ```text
+//!  Submitter::submit ──bounded queue──▶ shard thread ──▶ acks (Arc<Batch>, every outcome)
+//!  (full: Busy at once)                 │ drain a batch         market data (Arc<Batch>, dropped
+//!                                       │ stamp ts, apply        and counted when full)
+//!                                       │ append input+events    Watermark (journaled, durable)
+//!                                       │ commit per policy
+//!                                       ▼ then publish
+//! ```
+//!
+//! For each batch the loop drains up to `batch_max` requests, stamps each with the shard's
+//! clock (never going backwards), applies it, appends the input with the events it produced as
+//! one journal record, commits the batch under the durability policy and only then publishes:
+//! nobody hears of an event that is not in the journal (and, under `sync`, on disk).
+//!
+//! Between requests the loop injects a `timer` input when the engine has something due (timed
+//! locks, in-play delays, tick heartbeats, vote windows), checking every `timer_interval`.
+//! When idle it spins, yields or parks according to [`IdleStrategy`].
+//!
+//! Startup recovers the newest valid snapshot and replays the journal after it, checking the
+//! re-produced events against the recorded ones; a new journal starts with a genesis snapshot
+//! of the empty engine at sequence 0, which records the engine's configuration. Shutdown drains
+//! the queue, commits, flushes and writes a snapshot.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod assign;
+mod recorder;
+mod replay;
+
+pub use assign::{ShardMap, market_of};
+pub use recorder::Recorder;
+pub use replay::{ReplayError, ReplayOptions, Replayed, Start, replay};
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_utils::Backoff;
+use oddsmatch_journal::{Journal, JournalConfig, JournalError, Recovery, SnapshotStore};
+
+use crate::book::LadderBook;
+use crate::command::{Command, Input};
+use crate::config::EngineConfig;
+use crate::engine::Engine;
+use crate::event::Event;
+use crate::record::{RECORD_INPUT, RecordCodec};
+
+/// The tag of outcomes of `timer` inputs the shard injected itself.
+pub const TAG_TIMER: u64 = u64::MAX;
+
+/// What the shard does when its queue is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Poll the queue without pause: the lowest latency, a whole core burnt.
+    Spin,
+    /// Poll, giving the core away between polls: low latency while other threads can run.
+    Yield,
+    /// Spin briefly, then yield, then sleep on the queue for at most `max` (woken at once by
+    /// a new request): no CPU when idle, a wake-up (a few microseconds) on the first request.
+    Park {
+        /// The longest sleep; timers and interval flushes are checked at least this often.
+        max: Duration,
+    },
+}
+
+impl Default for IdleStrategy {
+    fn default() -> Self {
+        IdleStrategy::Park {
+            max: Duration::from_millis(1),
+        }
+    }
+}
+
+impl fmt::Display for IdleStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdleStrategy::Spin => f.write_str("spin"),
+            IdleStrategy::Yield => f.write_str("yield"),
+            IdleStrategy::Park { max } => write!(f, "park:{}us", max.as_micros()),
+        }
+    }
+}
+
+impl FromStr for IdleStrategy {
+    type Err = String;
+
+    /// `spin`, `yield`, `park` (1 ms) or `park:N{us,ms}`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let park = |max| IdleStrategy::Park { max };
+        match text {
+            "spin" => Ok(IdleStrategy::Spin),
+            "yield" => Ok(IdleStrategy::Yield),
+            "park" => Ok(IdleStrategy::default()),
+            _ => {
+                let duration = text
+                    .strip_prefix("park:")
+                    .and_then(parse_duration)
+                    .filter(|d| !d.is_zero() && *d <= Duration::from_secs(1));
+                duration.map(park).ok_or_else(|| {
+                    format!(
+                        "unknown idle strategy {text:?}: expected spin, yield, park or \
+                         park:<1us..1000ms> (e.g. park:500us)"
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Parses `250us` or `5ms`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if let Some(n) = text.strip_suffix("us") {
+        n.parse().ok().map(Duration::from_micros)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        n.parse().ok().map(Duration::from_millis)
+    } else {
+        None
+    }
+}
+
+/// Where a shard's timestamps come from. Timestamps never go backwards: the shard stamps each
+/// input with the later of the clock and the previous input's time.
+pub trait Clock: Send + 'static {
+    /// Nanoseconds since the Unix epoch.
+    fn now_ns(&mut self) -> u64;
+}
+
+/// The system's real-time clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ns(&mut self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock a test sets by hand (shared: clones read the same time).
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock reading `ns`.
+    pub fn new(ns: u64) -> Self {
+        ManualClock(Arc::new(AtomicU64::new(ns)))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, ns: u64) {
+        self.0.store(ns, Ordering::Release);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ns(&mut self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The knobs of one shard (documented in `tuning.md`).
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    /// This shard's number (named in logs and errors).
+    pub shard: u16,
+    /// Its journal: directory, segment size, durability policy.
+    pub journal: JournalConfig,
+    /// The engine's configuration for a new journal. A recovered shard keeps the one its
+    /// journal recorded (the replayed state depends on it).
+    pub engine: EngineConfig,
+    /// Requests the queue holds; a full queue answers `Busy` at once.
+    pub queue_capacity: usize,
+    /// The most requests applied and committed as one batch.
+    pub batch_max: usize,
+    /// What the loop does when the queue is empty.
+    pub idle: IdleStrategy,
+    /// How often the loop checks whether the engine has something due.
+    pub timer_interval: Duration,
+    /// Write a snapshot after this many records (0: only at shutdown).
+    pub snapshot_every: u64,
+    /// Snapshots kept on disk; the journal is kept from the oldest of them on.
+    pub snapshots_kept: usize,
+    /// Batches the acknowledgement queue holds; when it is full the shard waits for its reader.
+    pub acks_capacity: usize,
+    /// Batches the market-data queue holds; when it is full a batch is dropped and counted.
+    pub market_data_capacity: usize,
+    /// Checkpoints of the journal's readers (persist): each holds the last sequence number
+    /// that reader has consumed, and journal segments after it are kept.
+    pub reader_checkpoints: Vec<Arc<AtomicU64>>,
+}
+
+impl ShardConfig {
+    /// The defaults, with the journal in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ShardConfig {
+            shard: 0,
+            journal: JournalConfig::new(dir),
+            engine: EngineConfig::default(),
+            queue_capacity: 65_536,
+            batch_max: 1_024,
+            idle: IdleStrategy::default(),
+            timer_interval: Duration::from_millis(1),
+            snapshot_every: 10_000_000,
+            snapshots_kept: 2,
+            acks_capacity: 4_096,
+            market_data_capacity: 4_096,
+            reader_checkpoints: Vec::new(),
+        }
+    }
+}
+
+/// One request to a shard: a command, with a tag the caller uses to route the answer.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The caller's own correlation (a session, a connection); [`TAG_TIMER`] is reserved.
+    pub tag: u64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// Why a request was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is full: try again later. Nothing was queued.
+    Busy,
+    /// The shard has stopped.
+    Stopped,
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Busy => f.write_str("the shard is busy (its queue is full)"),
+            SubmitError::Stopped => f.write_str("the shard has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// Queues requests to a shard; cheap to clone, never blocks.
+#[derive(Clone, Debug)]
+pub struct Submitter {
+    queue: Sender<Request>,
+}
+
+impl Submitter {
+    /// Queues a command, or says at once why not.
+    pub fn submit(&self, tag: u64, command: Command) -> Result<(), SubmitError> {
+        self.queue
+            .try_send(Request { tag, command })
+            .map_err(|error| match error {
+                TrySendError::Full(_) => SubmitError::Busy,
+                TrySendError::Disconnected(_) => SubmitError::Stopped,
+            })
+    }
+}
+
+/// The result of one input: which request it answers and where its events are in the batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The request's tag ([`TAG_TIMER`] for an injected timer).
+    pub tag: u64,
+    /// The input's sequence number.
+    pub seq: u64,
+    /// The time it was stamped with.
+    pub ts_ns: u64,
+    /// Its events, as a range of [`Batch::events`].
+    pub events: Range<u32>,
+}
+
+/// The inputs of one committed batch with their events, published after the commit.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The shard that produced it.
+    pub shard: u16,
+    /// One outcome per input, in sequence order.
+    pub outcomes: Vec<Outcome>,
+    /// The events of all of them, in order.
+    pub events: Vec<Event>,
+    /// Whether the batch was on disk when published (always under `sync`).
+    pub durable: bool,
+}
+
+impl Batch {
+    /// Each outcome with its events.
+    pub fn iter(&self) -> impl Iterator<Item = (&Outcome, &[Event])> {
+        self.outcomes.iter().map(|outcome| {
+            let range = outcome.events.start as usize..outcome.events.end as usize;
+            (outcome, &self.events[range])
+        })
+    }
+
+    fn clear(&mut self) {
+        self.outcomes.clear();
+        self.events.clear();
+        self.durable = false;
+    }
+}
+
+/// Counters the shard keeps up to date for whoever watches it.
+#[derive(Debug, Default)]
+pub struct Watermark {
+    journaled: AtomicU64,
+    durable: AtomicU64,
+    market_data_dropped: AtomicU64,
+    snapshot_seq: AtomicU64,
+}
+
+impl Watermark {
+    /// The last sequence number in the journal (visible to readers; survives a process crash).
+    pub fn journaled(&self) -> u64 {
+        self.journaled.load(Ordering::Acquire)
+    }
+
+    /// The last sequence number known to be on disk.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Market-data batches dropped because that queue was full.
+    pub fn market_data_dropped(&self) -> u64 {
+        self.market_data_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The sequence number of the newest snapshot written.
+    pub fn snapshot_seq(&self) -> u64 {
+        self.snapshot_seq.load(Ordering::Acquire)
+    }
+}
+
+/// What went wrong in a shard.
+#[derive(Debug)]
+pub enum ShardError {
+    /// The journal or a snapshot could not be written or read.
+    Journal(JournalError),
+    /// Recovery could not rebuild the state.
+    Replay(ReplayError),
+    /// The thread could not be started, or it panicked.
+    Thread(String),
+}
+
+impl fmt::Display for ShardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShardError::Journal(error) => write!(f, "journal: {error}"),
+            ShardError::Replay(error) => write!(f, "recovery: {error}"),
+            ShardError::Thread(error) => write!(f, "shard thread: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ShardError {}
+
+impl From<JournalError> for ShardError {
+    fn from(error: JournalError) -> Self {
+        ShardError::Journal(error)
+    }
+}
+
+impl From<ReplayError> for ShardError {
+    fn from(error: ReplayError) -> Self {
+        ShardError::Replay(error)
+    }
+}
+
+/// What a shard found and did when it started.
+#[derive(Debug)]
+pub struct StartReport {
+    /// What opening the journal found (torn tail, repair).
+    pub journal: Recovery,
+    /// The snapshot the state was loaded from (`None`: a new journal).
+    pub snapshot_seq: Option<u64>,
+    /// Snapshots passed over, with why.
+    pub skipped_snapshots: Vec<(PathBuf, String)>,
+    /// Records replayed after the snapshot (their events checked against the recorded ones).
+    pub replayed: u64,
+    /// The sequence number the shard continues from.
+    pub seq: u64,
+    /// The state hash it continues from.
+    pub state_hash: u64,
+    /// Whether the configuration asked for differs from the journal's (which is kept).
+    pub config_differs: bool,
+    /// How long recovery took.
+    pub elapsed: Duration,
+}
+
+/// How a shard ended.
+#[derive(Debug)]
+pub struct StopReport {
+    /// The last sequence number applied and journaled.
+    pub seq: u64,
+    /// The state hash at the end.
+    pub state_hash: u64,
+    /// The snapshot written at shutdown.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// A running shard. Dropping it without [`ShardHandle::shutdown`] stops the thread too, but
+/// without waiting for it.
+pub struct ShardHandle {
+    submitter: Submitter,
+    acks: Receiver<Arc<Batch>>,
+    market_data: Receiver<Arc<Batch>>,
+    watermark: Arc<Watermark>,
+    stop: Arc<AtomicBool>,
+    halt: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<StopReport, ShardError>>>,
+    report: StartReport,
+}
+
+impl fmt::Debug for ShardHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardHandle")
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardHandle {
+    /// Recovers the shard's state from its journal and starts its thread.
+    pub fn start(config: ShardConfig) -> Result<ShardHandle, ShardError> {
+        ShardHandle::start_with_clock(config, SystemClock)
+    }
+
+    /// [`ShardHandle::start`] with a given clock.
+    pub fn start_with_clock<C: Clock>(
+        config: ShardConfig,
+        clock: C,
+    ) -> Result<ShardHandle, ShardError> {
+        let (engine, journal, report) = recover(&config)?;
+        let (queue_tx, queue_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
+        let (acks_tx, acks_rx) = crossbeam_channel::bounded(config.acks_capacity.max(1));
+        let (md_tx, md_rx) = crossbeam_channel::bounded(config.market_data_capacity.max(1));
+        let watermark = Arc::new(Watermark::default());
+        watermark.journaled.store(engine.seq(), Ordering::Release);
+        watermark
+            .durable
+            .store(journal.durable_seq(), Ordering::Release);
+        watermark
+            .snapshot_seq
+            .store(report.snapshot_seq.unwrap_or(0), Ordering::Release);
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = Arc::new(AtomicBool::new(false));
+        let shard = ShardLoop {
+            engine,
+            journal,
+            store: SnapshotStore::open(&config.journal.dir)?,
+            codec: RecordCodec::new(),
+            clock,
+            queue: queue_rx,
+            acks: acks_tx,
+            market_data: md_tx,
+            watermark: watermark.clone(),
+            stop: stop.clone(),
+            halt: halt.clone(),
+            pool: Vec::new(),
+            last_ts_ns: 0,
+            since_snapshot: report.replayed,
+            config,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{}", shard.config.shard))
+            .spawn(move || shard.run())
+            .map_err(|error| ShardError::Thread(error.to_string()))?;
+        Ok(ShardHandle {
+            submitter: Submitter { queue: queue_tx },
+            acks: acks_rx,
+            market_data: md_rx,
+            watermark,
+            stop,
+            halt,
+            thread: Some(thread),
+            report,
+        })
+    }
+
+    /// A handle for queueing requests.
+    pub fn submitter(&self) -> Submitter {
+        self.submitter.clone()
+    }
+
+    /// Queues a command ([`Submitter::submit`]).
+    pub fn submit(&self, tag: u64, command: Command) -> Result<(), SubmitError> {
+        self.submitter.submit(tag, command)
+    }
+
+    /// Committed batches with every outcome, for the gateway. The shard waits when this queue
+    /// is full, so its reader must keep up.
+    pub fn acks(&self) -> &Receiver<Arc<Batch>> {
+        &self.acks
+    }
+
+    /// Committed batches for market data; dropped (and counted) when this queue is full.
+    pub fn market_data(&self) -> &Receiver<Arc<Batch>> {
+        &self.market_data
+    }
+
+    /// The shard's journal watermarks and counters.
+    pub fn watermark(&self) -> &Arc<Watermark> {
+        &self.watermark
+    }
+
+    /// What recovery found.
+    pub fn start_report(&self) -> &StartReport {
+        &self.report
+    }
+
+    /// Stops taking requests, applies and commits what is queued, flushes the journal, writes
+    /// a snapshot and waits for the thread.
+    pub fn shutdown(self) -> Result<StopReport, ShardError> {
+        self.stop.store(true, Ordering::Release);
+        self.join()
+    }
+
+    /// Stops the thread at once, as a crash would: nothing queued is applied, nothing is
+    /// flushed, no snapshot is written. What the journal holds is what a process crash would
+    /// leave (the page cache keeps it). For failure drills and tests of recovery.
+    pub fn halt(self) {
+        self.halt.store(true, Ordering::Release);
+        // Whatever the thread reports, the point was to stop it.
+        let _ = self.join();
+    }
+
+    fn join(mut self) -> Result<StopReport, ShardError> {
+        let thread = self.thread.take().expect("the thread is joined only here");
+        // Keep draining acks so that the shard never waits on a full queue while stopping.
+        while !thread.is_finished() {
+            while self.acks.try_recv().is_ok() {}
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        thread
+            .join()
+            .map_err(|_| ShardError::Thread("the shard thread panicked".to_string()))?
+    }
+}
+
+impl Drop for ShardHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Opens the journal and rebuilds the state: the newest valid snapshot, then the records after
+/// it with their events checked. A new journal gets a genesis snapshot of the empty engine.
+fn recover(config: &ShardConfig) -> Result<(Engine<LadderBook>, Journal, StartReport), ShardError> {
+    let started = Instant::now();
+    let (journal, recovery) = Journal::open(config.journal.clone())?;
+    let store = SnapshotStore::open(&config.journal.dir)?;
+    let fresh = recovery.last_seq == 0 && store.list()?.is_empty();
+    if fresh {
+        let engine = Engine::new(config.engine.clone());
+        store.write(0, &engine.snapshot())?;
+        let report = StartReport {
+            journal: recovery,
+            snapshot_seq: None,
+            skipped_snapshots: Vec::new(),
+            replayed: 0,
+            seq: 0,
+            state_hash: engine.state_hash(),
+            config_differs: false,
+            elapsed: started.elapsed(),
+        };
+        return Ok((engine, journal, report));
+    }
+    let options = ReplayOptions {
+        start: Start::Newest,
+        to_seq: None,
+        verify_events: true,
+    };
+    let replayed = replay(&config.journal.dir, options, &mut |_| {})?;
+    let report = StartReport {
+        journal: recovery,
+        snapshot_seq: Some(replayed.snapshot_seq),
+        skipped_snapshots: replayed.skipped_snapshots,
+        replayed: replayed.records,
+        seq: replayed.engine.seq(),
+        state_hash: replayed.engine.state_hash(),
+        config_differs: replayed.engine.config() != &config.engine,
+        elapsed: started.elapsed(),
+    };
+    Ok((replayed.engine, journal, report))
+}
+
+struct ShardLoop<C> {
+    engine: Engine<LadderBook>,
+    journal: Journal,
+    store: SnapshotStore,
+    codec: RecordCodec,
+    clock: C,
+    queue: Receiver<Request>,
+    acks: Sender<Arc<Batch>>,
+    market_data: Sender<Arc<Batch>>,
+    watermark: Arc<Watermark>,
+    stop: Arc<AtomicBool>,
+    halt: Arc<AtomicBool>,
+    /// Batches handed out earlier; one whose readers are all done is reused.
+    pool: Vec<Arc<Batch>>,
+    last_ts_ns: u64,
+    since_snapshot: u64,
+    config: ShardConfig,
+}
+
+impl<C: Clock> ShardLoop<C> {
+    fn run(mut self) -> Result<StopReport, ShardError> {
+        let mut last_timer_check = Instant::now();
+        let backoff = Backoff::new();
+        loop {
+            if self.halt.load(Ordering::Acquire) {
+                return Ok(StopReport {
+                    seq: self.engine.seq(),
+                    state_hash: self.engine.state_hash(),
+                    snapshot: None,
+                });
+            }
+            let stopping = self.stop.load(Ordering::Acquire);
+            let first = match self.queue.try_recv() {
+                Ok(request) => Some(request),
+                Err(TryRecvError::Empty) if stopping => break,
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            };
+            let due = last_timer_check.elapsed() >= self.config.timer_interval;
+            if first.is_none() && !due {
+                self.journal.tick()?;
+                match self.idle(&backoff) {
+                    Some(request) => self.batch(Some(request))?,
+                    None => continue,
+                }
+            } else {
+                self.batch(first)?;
+            }
+            backoff.reset();
+            if due {
+                last_timer_check = Instant::now();
+            }
+        }
+        self.finish()
+    }
+
+    /// Waits for a request according to the idle strategy.
+    fn idle(&mut self, backoff: &Backoff) -> Option<Request> {
+        match self.config.idle {
+            IdleStrategy::Spin => {
+                std::hint::spin_loop();
+                None
+            }
+            IdleStrategy::Yield => {
+                std::thread::yield_now();
+                None
+            }
+            IdleStrategy::Park { max } => {
+                if !backoff.is_completed() {
+                    backoff.snooze();
+                    return None;
+                }
+                let wait = max.min(self.config.timer_interval);
+                // A timeout or a disconnected queue: back to the loop, which handles both.
+                self.queue.recv_timeout(wait).ok()
+            }
+        }
+    }
+
+    /// Applies `first` and whatever else is queued (up to `batch_max`), plus a timer if
+    /// something is due, commits, and publishes.
+    fn batch(&mut self, first: Option<Request>) -> Result<(), ShardError> {
+        let mut batch = self.take_batch();
+        let target = Arc::get_mut(&mut batch).expect("a reclaimed batch has no other owner");
+        target.shard = self.config.shard;
+        let mut next = first;
+        let mut count = 0;
+        while let Some(request) = next {
+            self.apply(request.tag, request.command, target)?;
+            count += 1;
+            next = if count < self.config.batch_max {
+                self.queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let now = self.now();
+        if now >= self.engine.next_deadline_ns() {
+            self.apply(TAG_TIMER, Command::Timer {}, target)?;
+        }
+        if target.outcomes.is_empty() {
+            self.pool.push(batch);
+            return Ok(());
+        }
+        self.journal.commit()?;
+        let seq = self.engine.seq();
+        let durable = self.journal.durable_seq();
+        target.durable = durable >= seq;
+        self.watermark.journaled.store(seq, Ordering::Release);
+        self.watermark.durable.store(durable, Ordering::Release);
+        self.publish(batch);
+        if self.config.snapshot_every > 0 && self.since_snapshot >= self.config.snapshot_every {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    fn now(&mut self) -> u64 {
+        let now = self.clock.now_ns().max(self.last_ts_ns);
+        self.last_ts_ns = now;
+        now
+    }
+
+    /// Stamps, applies and journals one command.
+    fn apply(&mut self, tag: u64, command: Command, batch: &mut Batch) -> Result<(), ShardError> {
+        let input = Input {
+            ts_ns: self.now(),
+            command,
+        };
+        let start = batch.events.len();
+        let seq = self.engine.apply(&input, &mut batch.events);
+        let payload = self.codec.encode(&input, &batch.events[start..]);
+        self.journal
+            .append(seq, input.ts_ns, RECORD_INPUT, payload)?;
+        batch.outcomes.push(Outcome {
+            tag,
+            seq,
+            ts_ns: input.ts_ns,
+            events: start as u32..batch.events.len() as u32,
+        });
+        self.since_snapshot += 1;
+        Ok(())
+    }
+
+    /// A batch nobody else holds any more, or a new one.
+    fn take_batch(&mut self) -> Arc<Batch> {
+        if let Some(index) = self
+            .pool
+            .iter_mut()
+            .position(|batch| Arc::get_mut(batch).is_some())
+        {
+            let mut batch = self.pool.swap_remove(index);
+            Arc::get_mut(&mut batch)
+                .expect("checked just above")
+                .clear();
+            return batch;
+        }
+        Arc::new(Batch::default())
+    }
+
+    /// Hands a committed batch to the acknowledgement and market-data queues.
+    fn publish(&mut self, batch: Arc<Batch>) {
+        match self.market_data.try_send(batch.clone()) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                self.watermark
+                    .market_data_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut pending = batch.clone();
+        loop {
+            match self.acks.send_timeout(pending, Duration::from_millis(1)) {
+                Ok(()) => break,
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => break,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                    pending = back;
+                    if self.halt.load(Ordering::Acquire)
+                        || (self.stop.load(Ordering::Acquire) && self.queue.is_empty())
+                    {
+                        // Stopping and nobody reads the acks: do not hang on them.
+                        break;
+                    }
+                }
+            }
+        }
+        self.pool.push(batch);
+    }
+
+    /// Writes a snapshot of the current state, then lets go of what it makes unnecessary:
+    /// snapshots beyond `snapshots_kept` and journal segments before the oldest kept one.
+    fn snapshot(&mut self) -> Result<PathBuf, ShardError> {
+        // The snapshot must not claim a state whose records are not on disk.
+        self.journal.flush()?;
+        let seq = self.engine.seq();
+        let path = self.store.write(seq, &self.engine.snapshot())?;
+        self.watermark.snapshot_seq.store(seq, Ordering::Release);
+        self.since_snapshot = 0;
+        self.store.prune(self.config.snapshots_kept.max(1))?;
+        let Some(oldest) = self.store.list()?.first().map(|info| info.seq) else {
+            return Ok(path);
+        };
+        let needed = self
+            .config
+            .reader_checkpoints
+            .iter()
+            .map(|checkpoint| checkpoint.load(Ordering::Acquire))
+            .fold(oldest, u64::min);
+        self.journal.release_before(needed + 1)?;
+        Ok(path)
+    }
+
+    /// Shutdown: everything queued was applied; commit, flush and snapshot.
+    fn finish(mut self) -> Result<StopReport, ShardError> {
+        self.journal.commit()?;
+        self.journal.flush()?;
+        self.watermark
+            .durable
+            .store(self.journal.durable_seq(), Ordering::Release);
+        let snapshot = if self.since_snapshot > 0 {
+            Some(self.snapshot()?)
+        } else {
+            None
+        };
+        Ok(StopReport {
+            seq: self.engine.seq(),
+            state_hash: self.engine.state_hash(),
+            snapshot,
+        })
+    }
+}
