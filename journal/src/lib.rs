@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod config;
 mod durability;
 mod error;
 pub mod format;
@@ -38,7 +39,8 @@ mod stats;
 mod tailer;
 mod writer;
 
-pub use durability::{Durability, JournalConfig, ParseDurabilityError};
+pub use config::JournalConfig;
+pub use durability::{Durability, ParseDurabilityError};
 pub use error::{Defect, JournalError};
 pub use io::{Io, MmapIo, SimIo};
 pub use reader::{Reader, RecordRef, Records, SegmentInfo};

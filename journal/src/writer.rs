@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::durability::{Durability, JournalConfig};
+use crate::config::JournalConfig;
+use crate::durability::Durability;
 use crate::error::JournalError;
 use crate::format::{
     self, END_MARKER, RECORD_HEADER_BYTES, RecordMeta, SEGMENT_HEADER_BYTES, SegmentHeader,

@@ -32,7 +32,7 @@ mod replay;
 
 pub use assign::{ShardMap, market_of};
 pub use recorder::Recorder;
-pub use replay::{ReplayError, ReplayOptions, Replayed, Start, replay};
+pub use replay::{ReplayError, ReplayOptions, Replayed, Start, replay, replay_with};
 
 use std::fmt;
 use std::ops::Range;

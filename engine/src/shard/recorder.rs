@@ -1,7 +1,7 @@
 //! Journaling an engine driven outside a shard thread (`oddsmatch sim --journal`, tests,
 //! benchmarks): the same records the shard writes, so every journal tool reads them alike.
 
-use oddsmatch_journal::{Journal, JournalConfig, JournalError, SnapshotStore};
+use oddsmatch_journal::{Io, Journal, JournalConfig, JournalError, MmapIo, SnapshotStore};
 
 use crate::book::LadderBook;
 use crate::command::Input;
@@ -10,12 +10,12 @@ use crate::event::Event;
 use crate::record::{RECORD_INPUT, RecordCodec};
 
 /// Writes each input an engine applied, with its events, as one journal record.
-pub struct Recorder {
-    journal: Journal,
+pub struct Recorder<I: Io = MmapIo> {
+    journal: Journal<I>,
     codec: RecordCodec,
 }
 
-impl std::fmt::Debug for Recorder {
+impl<I: Io> std::fmt::Debug for Recorder<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
             .field("last_seq", &self.journal.last_seq())
@@ -31,9 +31,20 @@ impl Recorder {
         config: JournalConfig,
         engine: &Engine<LadderBook>,
     ) -> Result<Self, JournalError> {
+        Recorder::create_with(config, engine, MmapIo)
+    }
+}
+
+impl<I: Io> Recorder<I> {
+    /// [`Recorder::create`] over the given file access (a `SimIo` in crash tests).
+    pub fn create_with(
+        config: JournalConfig,
+        engine: &Engine<LadderBook>,
+        io: I,
+    ) -> Result<Self, JournalError> {
         let dir = config.dir.clone();
-        let (journal, recovery) = Journal::open(config)?;
-        let store = SnapshotStore::open(&dir)?;
+        let (journal, recovery) = Journal::open_with(config, io.clone())?;
+        let store = SnapshotStore::open_with(&dir, io)?;
         if recovery.last_seq != 0 || !store.list()?.is_empty() {
             return Err(JournalError::NotEmpty { dir });
         }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use oddsmatch_journal::{JournalError, Reader, SnapshotStore};
+use oddsmatch_journal::{Io, JournalError, MmapIo, Reader, SnapshotStore};
 
 use crate::book::LadderBook;
 use crate::engine::Engine;
@@ -137,8 +137,18 @@ pub fn replay(
     options: ReplayOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Replayed, ReplayError> {
-    let reader = Reader::open(dir)?;
-    let store = SnapshotStore::open(dir)?;
+    replay_with(dir, MmapIo, options, progress)
+}
+
+/// [`replay`] over the given file access (a `SimIo` in crash tests).
+pub fn replay_with<I: Io>(
+    dir: &Path,
+    io: I,
+    options: ReplayOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Replayed, ReplayError> {
+    let reader = Reader::open_with(dir, io.clone())?;
+    let store = SnapshotStore::open_with(dir, io)?;
     let target = options.to_seq.unwrap_or(u64::MAX).min(reader.last_seq());
     let loaded = match options.start {
         Start::Newest => store.load_newest(target, decode_snapshot)?,
@@ -182,8 +192,8 @@ fn decode_snapshot(seq: u64, bytes: &[u8]) -> Result<Engine<LadderBook>, String>
     Ok(engine)
 }
 
-fn apply_records(
-    reader: &Reader,
+fn apply_records<I: Io>(
+    reader: &Reader<I>,
     replayed: &mut Replayed,
     target: u64,
     options: ReplayOptions,
