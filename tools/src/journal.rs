@@ -137,7 +137,12 @@ fn rate(records: u64, elapsed: Duration) -> String {
     if seconds <= 0.0 || records == 0 {
         return String::new();
     }
-    format!(" ({:.2} M records/s)", records as f64 / seconds / 1e6)
+    let per_second = records as f64 / seconds;
+    if per_second >= 1e6 {
+        format!(" ({:.2} M records/s)", per_second / 1e6)
+    } else {
+        format!(" ({per_second:.0} records/s)")
+    }
 }
 
 fn verify(dir: &Path) -> Result<(), String> {

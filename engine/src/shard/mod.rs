@@ -560,7 +560,11 @@ fn recover(config: &ShardConfig) -> Result<(Engine<LadderBook>, Journal, StartRe
     let store = SnapshotStore::open(&config.journal.dir)?;
     let fresh = recovery.last_seq == 0 && store.list()?.is_empty();
     if fresh {
-        let engine = Engine::new(config.engine.clone());
+        // The seed only places client-chosen ids in the idempotency tables (it changes no
+        // event and no state hash); drawn at random, clients cannot aim collisions at it.
+        let mut engine_config = config.engine.clone();
+        engine_config.hash_seed = random_seed();
+        let engine = Engine::new(engine_config);
         store.write(0, &engine.snapshot())?;
         let report = StartReport {
             journal: recovery,
@@ -587,10 +591,23 @@ fn recover(config: &ShardConfig) -> Result<(Engine<LadderBook>, Journal, StartRe
         replayed: replayed.records,
         seq: replayed.engine.seq(),
         state_hash: replayed.engine.state_hash(),
-        config_differs: replayed.engine.config() != &config.engine,
+        config_differs: {
+            let mut asked = config.engine.clone();
+            asked.hash_seed = replayed.engine.config().hash_seed;
+            replayed.engine.config() != &asked
+        },
         elapsed: started.elapsed(),
     };
     Ok((replayed.engine, journal, report))
+}
+
+/// 64 random bits from the operating system's randomness (through the standard library's
+/// randomly keyed hasher).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id().into());
+    hasher.finish()
 }
 
 struct ShardLoop<C> {
