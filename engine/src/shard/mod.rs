@@ -29,6 +29,7 @@
 mod assign;
 mod recorder;
 mod replay;
+mod snapshots;
 
 pub use assign::{ShardMap, market_of};
 pub use recorder::Recorder;
@@ -46,6 +47,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use crossbeam_utils::Backoff;
 use oddsmatch_journal::{Journal, JournalConfig, JournalError, Recovery, SnapshotStore};
+
+use snapshots::{SnapshotWriter, Written};
 
 use crate::book::LadderBook;
 use crate::command::{Command, Input};
@@ -456,7 +459,12 @@ impl ShardHandle {
         let shard = ShardLoop {
             engine,
             journal,
-            store: SnapshotStore::open(&config.journal.dir)?,
+            snapshots: SnapshotWriter::start(
+                SnapshotStore::open(&config.journal.dir)?,
+                config.snapshots_kept,
+                config.shard,
+            )
+            .map_err(|error| ShardError::Thread(error.to_string()))?,
             codec: RecordCodec::new(),
             clock,
             queue: queue_rx,
@@ -613,7 +621,7 @@ fn random_seed() -> u64 {
 struct ShardLoop<C> {
     engine: Engine<LadderBook>,
     journal: Journal,
-    store: SnapshotStore,
+    snapshots: SnapshotWriter,
     codec: RecordCodec,
     clock: C,
     queue: Receiver<Request>,
@@ -651,6 +659,7 @@ impl<C: Clock> ShardLoop<C> {
             let due = last_timer_check.elapsed() >= self.config.timer_interval;
             if first.is_none() && !due {
                 self.journal.tick()?;
+                self.snapshot_written()?;
                 match self.idle(&backoff) {
                     Some(request) => self.batch(Some(request))?,
                     None => continue,
@@ -721,8 +730,12 @@ impl<C: Clock> ShardLoop<C> {
         self.watermark.journaled.store(seq, Ordering::Release);
         self.watermark.durable.store(durable, Ordering::Release);
         self.publish(batch);
-        if self.config.snapshot_every > 0 && self.since_snapshot >= self.config.snapshot_every {
-            self.snapshot()?;
+        self.snapshot_written()?;
+        if self.config.snapshot_every > 0
+            && self.since_snapshot >= self.config.snapshot_every
+            && !self.snapshots.busy()
+        {
+            self.start_snapshot()?;
         }
         Ok(())
     }
@@ -799,27 +812,37 @@ impl<C: Clock> ShardLoop<C> {
         self.pool.push(batch);
     }
 
-    /// Writes a snapshot of the current state, then lets go of what it makes unnecessary:
-    /// snapshots beyond `snapshots_kept` and journal segments before the oldest kept one.
-    fn snapshot(&mut self) -> Result<PathBuf, ShardError> {
+    /// Serialises the current state and hands it to the snapshot writer thread.
+    fn start_snapshot(&mut self) -> Result<(), ShardError> {
         // The snapshot must not claim a state whose records are not on disk.
         self.journal.flush()?;
         let seq = self.engine.seq();
-        let path = self.store.write(seq, &self.engine.snapshot())?;
-        self.watermark.snapshot_seq.store(seq, Ordering::Release);
+        self.snapshots.submit(seq, self.engine.snapshot());
         self.since_snapshot = 0;
-        self.store.prune(self.config.snapshots_kept.max(1))?;
-        let Some(oldest) = self.store.list()?.first().map(|info| info.seq) else {
-            return Ok(path);
-        };
+        Ok(())
+    }
+
+    /// Takes note of a snapshot the writer finished, if any, and lets the journal release
+    /// the segments that neither a kept snapshot nor a reader still needs.
+    fn snapshot_written(&mut self) -> Result<Option<PathBuf>, ShardError> {
+        match self.snapshots.poll() {
+            Some(written) => self.after_snapshot(written?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn after_snapshot(&mut self, written: Written) -> Result<PathBuf, ShardError> {
+        self.watermark
+            .snapshot_seq
+            .store(written.seq, Ordering::Release);
         let needed = self
             .config
             .reader_checkpoints
             .iter()
             .map(|checkpoint| checkpoint.load(Ordering::Acquire))
-            .fold(oldest, u64::min);
+            .fold(written.oldest_kept, u64::min);
         self.journal.release_before(needed + 1)?;
-        Ok(path)
+        Ok(written.path)
     }
 
     /// Shutdown: everything queued was applied; commit, flush and snapshot.
@@ -829,11 +852,16 @@ impl<C: Clock> ShardLoop<C> {
         self.watermark
             .durable
             .store(self.journal.durable_seq(), Ordering::Release);
-        let snapshot = if self.since_snapshot > 0 {
-            Some(self.snapshot()?)
-        } else {
-            None
-        };
+        let mut snapshot = None;
+        if let Some(written) = self.snapshots.wait() {
+            snapshot = Some(self.after_snapshot(written?)?);
+        }
+        if self.since_snapshot > 0 {
+            self.start_snapshot()?;
+            if let Some(written) = self.snapshots.wait() {
+                snapshot = Some(self.after_snapshot(written?)?);
+            }
+        }
         Ok(StopReport {
             seq: self.engine.seq(),
             state_hash: self.engine.state_hash(),
