@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use oddsmatch_engine::record::{self, RECORD_INPUT};
 use oddsmatch_engine::shard::{ReplayOptions, Replayed, Start, replay};
 use oddsmatch_engine::{Event, Input};
-use oddsmatch_journal::{Reader, SnapshotStore, write_snapshot_file};
+use oddsmatch_journal::{Journal, JournalConfig, Reader, SnapshotStore, write_snapshot_file};
 use serde::Serialize;
 
 /// Arguments of `oddsmatch journal`.
@@ -73,6 +73,13 @@ enum JournalCommand {
         /// The journal directory.
         dir: PathBuf,
     },
+    /// Truncate the journal at its first damaged record, dropping everything after it (later
+    /// segments included), and report what was dropped. Copy the directory first: what is
+    /// dropped is gone. Refused while a writer has the journal open.
+    Repair {
+        /// The journal directory.
+        dir: PathBuf,
+    },
 }
 
 /// Runs `oddsmatch journal ...`.
@@ -92,6 +99,7 @@ pub fn run(args: &JournalArgs) -> Result<(), String> {
             snapshot_out,
         } => replay_to(dir, *to, snapshot_out.as_deref()),
         JournalCommand::Snapshot { dir } => snapshot(dir),
+        JournalCommand::Repair { dir } => repair(dir),
     }
 }
 
@@ -415,6 +423,50 @@ fn snapshot(dir: &Path) -> Result<(), String> {
         "snapshot at seq {seq} (state_hash {:016x}) written to {}",
         replayed.engine.state_hash(),
         path.display()
+    );
+    Ok(())
+}
+
+fn repair(dir: &Path) -> Result<(), String> {
+    check_dir(dir)?;
+    let mut config = JournalConfig::new(dir);
+    config.repair = true;
+    // The segment size of an existing journal is read from its segments; this one is used only
+    // for segments created from now on.
+    if let Some(segment) = Reader::open(dir)
+        .ok()
+        .and_then(|reader| reader.segments().first().map(|s| s.file_bytes))
+    {
+        config.segment_bytes = segment;
+    }
+    let (journal, recovery) = Journal::open(config).map_err(|error| error.to_string())?;
+    drop(journal);
+    if let Some(torn) = &recovery.torn_tail {
+        println!(
+            "torn tail truncated: {} bytes at offset {} of {}",
+            torn.bytes,
+            torn.offset,
+            torn.segment.display()
+        );
+    }
+    match &recovery.repaired {
+        Some(repair) => {
+            println!(
+                "repaired: {} at offset {} of {}; {} bytes zeroed there",
+                repair.defect,
+                repair.offset,
+                repair.segment.display(),
+                repair.bytes
+            );
+            for dropped in &repair.dropped_segments {
+                println!("dropped segment {}", dropped.display());
+            }
+        }
+        None => println!("nothing to repair"),
+    }
+    println!(
+        "the journal now ends at seq {} ({} records)",
+        recovery.last_seq, recovery.records
     );
     Ok(())
 }

@@ -359,7 +359,7 @@ fn a_flipped_bit_is_named_and_a_torn_tail_is_recovered() {
     // A flipped bit in the middle stops verification, naming the segment and the offset.
     let middle = scratch("corrupt-middle");
     copy_dir(&journal, &middle);
-    let (_, segment, offset, _) = records[records.len() / 2];
+    let (damaged_seq, segment, offset, _) = records[records.len() / 2];
     let damaged = middle.join(segment_path(segment).file_name().unwrap());
     flip(&damaged, offset + 40);
     let output = oddsmatch(&["journal".as_ref(), "verify".as_ref(), middle.as_os_str()]);
@@ -368,6 +368,24 @@ fn a_flipped_bit_is_named_and_a_torn_tail_is_recovered() {
     let file_name = damaged.file_name().unwrap().to_string_lossy().into_owned();
     assert!(stderr.contains(&file_name), "{stderr}");
     assert!(stderr.contains(&offset.to_string()), "{stderr}");
+
+    // An explicit repair truncates there; what is left verifies.
+    let repaired = ok(oddsmatch(&[
+        "journal".as_ref(),
+        "repair".as_ref(),
+        middle.as_os_str(),
+    ]));
+    assert!(repaired.contains("repaired"), "{repaired}");
+    assert!(
+        repaired.contains(&format!("ends at seq {}", damaged_seq - 1)),
+        "{repaired}"
+    );
+    let verified = ok(oddsmatch(&[
+        "journal".as_ref(),
+        "verify".as_ref(),
+        middle.as_os_str(),
+    ]));
+    assert_eq!(reported_hash(&verified).1, damaged_seq - 1);
 }
 
 fn flip(path: &Path, offset: u64) {
