@@ -14,10 +14,17 @@
 //! `cargo bench -p oddsmatch-benches` and `oddsmatch bench engine` both call it;
 //! `docs/benchmarks.md` describes the workloads and the method.
 //!
+//! The journal benchmark ([`run_journal_bench`], `oddsmatch bench journal`) measures the
+//! journal beside its references in the same run: appends against a bare copy into the same
+//! kind of mapping, the engine with its journal (in process and through a shard thread)
+//! against the engine alone, `sync` commit latency against a bare `msync`, replay against the
+//! engine alone, and restart time on a ten-million-record journal ([`journal`]).
+//!
 //! Benchmarks are never assertions: nothing here fails because something was slow.
 
 #![warn(missing_docs)]
 
+pub mod journal;
 pub mod measure;
 pub mod pool;
 pub mod report;
@@ -30,6 +37,7 @@ use std::time::{Duration, Instant};
 use oddsmatch_engine::book::{LadderBook, OrderBook, ReferenceBook};
 use oddsmatch_engine::{Engine, EngineConfig, Input};
 
+pub use journal::{JournalBenchOptions, JournalBenchReport, JournalStep, run_journal_bench};
 pub use report::{
     BookKind, BookResult, EngineBenchReport, MarketDataResult, ModeResult, OpLatency, OpShare,
     Percentiles, PoolResult, PoolWorkloadSummary, VoteResult, WorkloadSummary,

@@ -3,33 +3,43 @@
 //! `oddsmatch bench engine` runs the engine benchmark's cases (`--cases`): the exchange mix on
 //! both books, the same with market data on and off, pool bets, and votes.
 //!
+//! `oddsmatch bench journal` runs the journal benchmark's steps (`--steps`): appends against a
+//! bare copy, engine plus journal against the engine alone (in process and through a shard
+//! thread), `sync` commit latency, replay, and restart on a large journal. Its temporary files
+//! go under `--dir` and are deleted as each step ends.
+//!
 //! Progress goes to standard error; the table (or the JSON report) to standard output, so that
 //! `oddsmatch bench engine --json > results.json` captures only the report.
 
+use std::path::PathBuf;
+
 use oddsmatch_benches::workload::MAX_MARKETS;
-use oddsmatch_benches::{Case, EngineBenchOptions, run_engine_bench};
+use oddsmatch_benches::{
+    Case, EngineBenchOptions, JournalBenchOptions, JournalStep, run_engine_bench, run_journal_bench,
+};
+use oddsmatch_engine::shard::IdleStrategy;
 
 /// The benchmarks `oddsmatch bench` knows.
-const KNOWN: [&str; 1] = ["engine"];
+const KNOWN: [&str; 2] = ["engine", "journal"];
 
 /// Arguments of `oddsmatch bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which benchmark (`engine`).
+    /// Which benchmark (`engine` or `journal`).
     pub which: String,
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Measured commands per workload.
+    /// Measured commands per workload (engine; journal: the commands step).
     #[arg(long, default_value_t = EngineBenchOptions::default().commands)]
     pub commands: usize,
-    /// Unmeasured commands of the same mix run before the measured ones.
+    /// Unmeasured commands of the same mix run before the measured ones (engine, journal).
     #[arg(long, default_value_t = EngineBenchOptions::default().warmup)]
     pub warmup: usize,
-    /// Seed of the workload generator.
+    /// Seed of the workload generators (engine, journal).
     #[arg(long, default_value_t = EngineBenchOptions::default().seed)]
     pub seed: u64,
-    /// Throughput passes per book (the median is reported).
+    /// Throughput passes per book, or per figure for the journal (the median is reported).
     #[arg(long, default_value_t = EngineBenchOptions::default().passes,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub passes: u32,
@@ -53,6 +63,57 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = EngineBenchOptions::default().vote_passes,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub vote_passes: u32,
+    /// Journal: the steps to run, comma-separated: append, commands, sync, replay (needs
+    /// commands), restart.
+    #[arg(long, value_delimiter = ',', default_values_t = JournalBenchOptions::default().steps,
+          value_parser = parse_step)]
+    pub steps: Vec<JournalStep>,
+    /// Journal: appends per payload size and pass (append step).
+    #[arg(long, default_value_t = JournalBenchOptions::default().records)]
+    pub records: usize,
+    /// Journal: payload sizes of the append step in bytes, comma-separated.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = JournalBenchOptions::default().payload_sizes)]
+    pub payload_sizes: Vec<usize>,
+    /// Journal: records per commit (append and commands steps; the shard's batch limit).
+    #[arg(long, default_value_t = JournalBenchOptions::default().commit_every)]
+    pub commit_every: usize,
+    /// Journal: skip the shard thread run of the commands step.
+    #[arg(long)]
+    pub no_shard: bool,
+    /// Journal: the shard thread's idle strategy (spin, yield, park, or park with a bound such
+    /// as park:500us).
+    #[arg(long, default_value_t = JournalBenchOptions::default().shard_idle)]
+    pub idle: IdleStrategy,
+    /// Journal: commits timed per batch size (sync step).
+    #[arg(long, default_value_t = JournalBenchOptions::default().sync_commits)]
+    pub sync_commits: usize,
+    /// Journal: records per commit in the sync step, comma-separated.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = JournalBenchOptions::default().sync_batches)]
+    pub sync_batches: Vec<usize>,
+    /// Journal: records of the journal a shard restarts on (restart step).
+    #[arg(long, default_value_t = JournalBenchOptions::default().restart_records)]
+    pub restart_records: u64,
+    /// Journal: records after the snapshot in the restart with a snapshot.
+    #[arg(long, default_value_t = JournalBenchOptions::default().restart_tail)]
+    pub restart_tail: u64,
+    /// Journal: segment size of the commands and restart steps' journals, in bytes.
+    #[arg(long, default_value_t = JournalBenchOptions::default().segment_bytes)]
+    pub segment_bytes: u64,
+    /// Journal: where the temporary files go (default: the system's temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+fn parse_step(name: &str) -> Result<JournalStep, String> {
+    JournalStep::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = JournalStep::ALL
+            .into_iter()
+            .map(JournalStep::name)
+            .collect();
+        format!("unknown step `{name}`; known: {}", known.join(", "))
+    })
 }
 
 fn parse_case(name: &str) -> Result<Case, String> {
@@ -66,6 +127,7 @@ fn parse_case(name: &str) -> Result<Case, String> {
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.which.as_str() {
         "engine" => engine(args),
+        "journal" => journal(args),
         other => Err(format!(
             "bench: unknown benchmark `{other}`; known: {}",
             KNOWN.join(", ")
@@ -108,27 +170,107 @@ fn engine(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
+fn journal(args: &BenchArgs) -> Result<(), String> {
+    let options = JournalBenchOptions {
+        steps: args.steps.clone(),
+        records: args.records,
+        payload_sizes: args.payload_sizes.clone(),
+        commit_every: args.commit_every,
+        commands: args.commands,
+        warmup: args.warmup,
+        seed: args.seed,
+        passes: args.passes,
+        shard: !args.no_shard,
+        shard_idle: args.idle,
+        sync_commits: args.sync_commits,
+        sync_batches: args.sync_batches.clone(),
+        restart_records: args.restart_records,
+        restart_tail: args.restart_tail,
+        segment_bytes: args.segment_bytes,
+        dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+        ..JournalBenchOptions::default()
+    };
+    options.validate().map_err(|e| format!("bench: {e}"))?;
+    let report = run_journal_bench(&options, &mut |line| eprintln!("{line}"))
+        .map_err(|e| format!("bench: {e}"))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: the runs disagreed ({}); the figures are not comparable",
+            report.mismatches.join("; ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|cli| cli.bench)
+    }
+
     #[test]
     fn an_unknown_benchmark_lists_the_known_ones() {
-        let args = BenchArgs {
-            which: "journal".into(),
-            json: false,
-            commands: 1,
-            warmup: 0,
-            seed: 1,
-            passes: 1,
-            markets: vec![1],
-            cases: Case::ALL.to_vec(),
-            voters: 1,
-            revotes: 0,
-            vote_passes: 1,
-        };
+        let args = parse(&["network", "--commands", "1"]).unwrap();
         let message = run(&args).unwrap_err();
-        assert!(message.contains("`journal`"), "{message}");
-        assert!(message.contains("known: engine"), "{message}");
+        assert!(message.contains("`network`"), "{message}");
+        assert!(message.contains("known: engine, journal"), "{message}");
+    }
+
+    #[test]
+    fn journal_options_parse_with_their_defaults() {
+        let args = parse(&["journal"]).unwrap();
+        let defaults = JournalBenchOptions::default();
+        assert_eq!(args.steps, defaults.steps);
+        assert_eq!(args.records, defaults.records);
+        assert_eq!(args.payload_sizes, [64, 256, 1_024]);
+        assert_eq!(args.sync_batches, [1, 16, 256]);
+        assert_eq!(args.restart_records, 10_000_000);
+        assert_eq!(args.idle, IdleStrategy::Yield);
+        assert!(!args.no_shard && args.dir.is_none());
+        let args = parse(&[
+            "journal",
+            "--steps",
+            "append,sync",
+            "--idle",
+            "spin",
+            "--restart-records",
+            "5000",
+            "--dir",
+            "/somewhere",
+        ])
+        .unwrap();
+        assert_eq!(args.steps, [JournalStep::Append, JournalStep::Sync]);
+        assert_eq!(args.idle, IdleStrategy::Spin);
+        assert_eq!(args.restart_records, 5_000);
+        assert_eq!(args.dir, Some(PathBuf::from("/somewhere")));
+        let error = parse(&["journal", "--steps", "fsync"]).unwrap_err();
+        assert!(error.to_string().contains("known: append"), "{error}");
+    }
+
+    #[test]
+    fn journal_options_are_checked_before_anything_runs() {
+        let args = parse(&["journal", "--steps", "replay"]).unwrap();
+        let message = run(&args).unwrap_err();
+        assert!(message.contains("commands"), "{message}");
+        let args = parse(&["journal", "--commit-every", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("commit_every"));
     }
 }

@@ -187,7 +187,8 @@ pub fn run_lines<R: BufRead, W: Write>(
     run_lines_journaled(reader, source, writer, None)
 }
 
-/// [`run_lines`], also appending each input with its events to `journal`.
+/// Runs every command of `reader` like `run_lines`, also appending each input with its
+/// events to `journal`.
 pub fn run_lines_journaled<R: BufRead, W: Write>(
     mut reader: R,
     source: &str,
