@@ -2,8 +2,6 @@
 //! encoding is deterministic and allocation-free once warm, and garbage is refused without a
 //! panic.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use oddsmatch_engine::record::{self, Entry, RECORD_ALIGN, RecordCodec, RecordError};
@@ -12,45 +10,9 @@ use oddsmatch_engine::*;
 use proptest::prelude::*;
 use rkyv::util::AlignedVec;
 
-// ---------------------------------------------------------------------------------------------
-// Counting allocations of the current thread (tests run on several threads at once)
-// ---------------------------------------------------------------------------------------------
+mod alloc_support;
 
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the thread-local may already be gone while a thread exits.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, which we pass on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_support::{CountingAllocator, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;

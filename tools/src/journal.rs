@@ -153,6 +153,15 @@ fn rate(records: u64, elapsed: Duration) -> String {
     }
 }
 
+/// The `seq N state_hash H` line that verify and replay end with (scripts read it).
+fn print_state(replayed: &Replayed) {
+    println!(
+        "seq {} state_hash {:016x}",
+        replayed.engine.seq(),
+        replayed.engine.state_hash()
+    );
+}
+
 fn verify(dir: &Path) -> Result<(), String> {
     let options = ReplayOptions {
         start: Start::Oldest,
@@ -184,11 +193,7 @@ fn verify(dir: &Path) -> Result<(), String> {
         elapsed.as_secs_f64(),
         rate(replayed.records, elapsed)
     );
-    println!(
-        "seq {} state_hash {:016x}",
-        replayed.engine.seq(),
-        replayed.engine.state_hash()
-    );
+    print_state(&replayed);
     Ok(())
 }
 
@@ -394,11 +399,7 @@ fn replay_to(dir: &Path, to: Option<u64>, snapshot_out: Option<&Path>) -> Result
         elapsed.as_secs_f64(),
         rate(replayed.records, elapsed)
     );
-    println!(
-        "seq {} state_hash {:016x}",
-        replayed.engine.seq(),
-        replayed.engine.state_hash()
-    );
+    print_state(&replayed);
     if let Some(path) = snapshot_out {
         write_snapshot_file(path, replayed.engine.seq(), &replayed.engine.snapshot())
             .map_err(|error| error.to_string())?;
