@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ladder::LadderKind;
 use crate::types::{
-    AccountId, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId, SelfTradePrevention,
-    Side, Tier, TimeInForce, VoteWeight,
+    AccountId, ApiSecret, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId,
+    SelfTradePrevention, Side, Tier, TimeInForce, VoteWeight,
 };
 
 /// One input: a command and the time the shard stamped it with.
@@ -236,6 +236,18 @@ pub enum Command {
     Timer {},
     /// Emit one `balance` event per account (read only).
     Balances {},
+    /// Give an account (a trader or a feed) its API key, replacing the key it had (operator).
+    /// The old key id stops resolving at once. Declared last, like every later addition, so
+    /// that the archived tags of the commands above keep their meaning in the journal.
+    SetApiKey {
+        /// The account.
+        account: AccountId,
+        /// The key's public id (not 0), unique among all accounts of the shard.
+        key_id: u64,
+        /// The key's secret. It is journaled with the command (the journal directory must
+        /// be private) but never appears in an event.
+        secret: ApiSecret,
+    },
 }
 
 /// The definition of a new market: `create_market`'s arguments.
@@ -456,6 +468,7 @@ impl Command {
             Command::Vote { .. } => CommandKind::Vote,
             Command::Timer {} => CommandKind::Timer,
             Command::Balances {} => CommandKind::Balances,
+            Command::SetApiKey { .. } => CommandKind::SetApiKey,
         }
     }
 }
@@ -489,4 +502,5 @@ pub enum CommandKind {
     Vote,
     Timer,
     Balances,
+    SetApiKey,
 }

@@ -477,6 +477,13 @@ pub enum Event {
         #[serde(rename = "exposure")]
         exposure_minor: i64,
     },
+    /// An account's API key was set (the secret is never carried by an event).
+    ApiKeySet {
+        /// The account.
+        account: AccountId,
+        /// The key's id; the account's previous key id, if any, no longer resolves.
+        key_id: u64,
+    },
 }
 
 const _: () = assert!(size_of::<Event>() <= 64);

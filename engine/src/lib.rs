@@ -32,6 +32,7 @@ mod hash;
 mod ladder;
 pub mod odds;
 mod order;
+pub mod query;
 mod reason;
 mod recent;
 pub mod record;
@@ -53,9 +54,11 @@ pub use event::{DISPLAY_LEVELS, Event, MAX_PLACES, PostingKind, Winners};
 pub use hash::StateHasher;
 pub use ladder::{LadderKind, Tick};
 pub use order::{NIL, Order, OrderList, OrderSlab};
+pub use query::{AccountView, ApiKeyView, MarketView, PositionView, Query, Reply};
 pub use reason::{CancelReason, RejectReason};
 pub use risk::{Contribution, Position, exposure_minor, floor_minor};
 pub use types::{
-    AccountId, BreakerSource, MarketId, MarketKind, MarketStatus, OrderId, Persistence, Role,
-    SelectionId, SelfTradePrevention, Side, StatusCause, TickReason, Tier, TimeInForce, VoteWeight,
+    AccountId, ApiSecret, BreakerSource, MarketId, MarketKind, MarketStatus, OrderId, Persistence,
+    Role, SelectionId, SelfTradePrevention, Side, StatusCause, TickReason, Tier, TimeInForce,
+    VoteWeight,
 };

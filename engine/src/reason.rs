@@ -99,6 +99,10 @@ pub enum RejectReason {
     InvalidLimits = 406,
     /// The account's role does not allow this command (a feed trading, a trader feeding).
     RoleNotPermitted = 407,
+    /// The API key id already belongs to another account.
+    DuplicateApiKey = 408,
+    /// The API key id is 0, which names no key.
+    InvalidApiKey = 409,
 
     // -- capacity (5xx) --
     /// The shard's order table is full.
@@ -111,7 +115,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 40] = [
+    pub const ALL: [RejectReason; 42] = [
         RejectReason::UnknownMarket,
         RejectReason::MarketNotOpen,
         RejectReason::InvalidSelection,
@@ -149,6 +153,8 @@ impl RejectReason {
         RejectReason::InsufficientFreeBalance,
         RejectReason::InvalidLimits,
         RejectReason::RoleNotPermitted,
+        RejectReason::DuplicateApiKey,
+        RejectReason::InvalidApiKey,
         RejectReason::OrderCapacity,
         RejectReason::MarketCapacity,
         RejectReason::AccountCapacity,
@@ -194,6 +200,8 @@ impl RejectReason {
             405 => RejectReason::InsufficientFreeBalance,
             406 => RejectReason::InvalidLimits,
             407 => RejectReason::RoleNotPermitted,
+            408 => RejectReason::DuplicateApiKey,
+            409 => RejectReason::InvalidApiKey,
             500 => RejectReason::OrderCapacity,
             501 => RejectReason::MarketCapacity,
             502 => RejectReason::AccountCapacity,
@@ -246,6 +254,8 @@ impl RejectReason {
             RejectReason::InsufficientFreeBalance => "insufficient_free_balance",
             RejectReason::InvalidLimits => "invalid_limits",
             RejectReason::RoleNotPermitted => "role_not_permitted",
+            RejectReason::DuplicateApiKey => "duplicate_api_key",
+            RejectReason::InvalidApiKey => "invalid_api_key",
             RejectReason::OrderCapacity => "order_capacity",
             RejectReason::MarketCapacity => "market_capacity",
             RejectReason::AccountCapacity => "account_capacity",

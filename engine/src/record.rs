@@ -16,8 +16,10 @@
 //! followed by the variant's fields), with one exception: a
 //! [`RejectReason`](crate::RejectReason) is stored as its `u16` code, so that the order of its
 //! variants is free to change. These properties are pinned by compile-time assertions below
-//! and by the round-trip tests; changing a type that an entry contains changes the format, and
-//! needs a new record kind.
+//! and by the round-trip tests. A new command or event is appended as the last variant of its
+//! enum, and no larger than the largest (the sizes are pinned below): every record written
+//! before it then reads as it did. Any other change to a type that an entry contains changes
+//! the format, and needs a new record kind.
 //!
 //! A payload must be handed over **8-byte aligned** and with its exact length (no padding after
 //! it): rkyv finds the root at the end. The journal is outside input, so every read validates
@@ -57,6 +59,7 @@ pub use crate::command::{
 };
 pub use crate::event::{ArchivedEvent, ArchivedWinners};
 pub use crate::reason::ArchivedRejectReason;
+pub use crate::types::ArchivedApiSecret;
 
 /// The journal record kind of an [`Entry`] payload.
 pub const RECORD_INPUT: u16 = 1;
@@ -89,6 +92,9 @@ const _: () = {
     assert!(align_of::<rkyv::Archived<u64>>() == 8);
     assert!(size_of::<rkyv::Archived<usize>>() == 4);
     assert!(size_of::<ArchivedVec<ArchivedEvent>>() == 8);
+    // Appending a variant must not grow an enum: the entry's layout depends on these sizes.
+    assert!(size_of::<ArchivedCommand>() == 80);
+    assert!(size_of::<ArchivedEvent>() == 64);
 };
 
 /// An [`Entry`] made of borrowed parts, archived exactly as an [`Entry`] is: the codec

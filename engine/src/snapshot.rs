@@ -2,12 +2,12 @@
 //!
 //! Recovery loads the newest snapshot and replays the journal after it, so a snapshot must
 //! hold everything that decides what the engine does next: the configuration (capacities,
-//! hash seed, market defaults), the sequence number and time, accounts, markets (books,
-//! positions, rules, book-stream sequence, odds state with the tick filter's and circuit
-//! breakers' memory, pools and bets, in-play delay queues, votes, scheduled deadlines), live
-//! orders, the client-order-id and transfer-id windows, deposits and withdrawals. An engine
-//! restored from a snapshot produces the same events as the original for every input that
-//! follows, and has the same [`Engine::state_hash`].
+//! hash seed, market defaults), the sequence number and time, accounts (API keys included),
+//! markets (books, positions, rules, book-stream sequence, odds state with the tick filter's
+//! and circuit breakers' memory, pools and bets, in-play delay queues, votes, scheduled
+//! deadlines), live orders, the client-order-id and transfer-id windows, deposits and
+//! withdrawals. An engine restored from a snapshot produces the same events as the original
+//! for every input that follows, and has the same [`Engine::state_hash`].
 //!
 //! # Format
 //!
@@ -62,7 +62,11 @@ use crate::engine::{Engine, image};
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"ODDSSNAP";
 
 /// The version of the format this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+///
+/// Version 2 added API keys to accounts. Other versions are refused with
+/// [`SnapshotError::Version`], so a journal directory written before that change (whose
+/// genesis snapshot is version 1) does not load in this build.
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Length of the framing before the archive.
 pub const SNAPSHOT_HEADER_LEN: usize = 16;

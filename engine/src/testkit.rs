@@ -3,14 +3,15 @@
 //!
 //! A stream exercises most of the engine: exchange markets with odds ticks and an in-play
 //! delay, a pool, a market resolved by vote, a reference feed, orders, cancels, replaces, mass
-//! quotes, bets, votes, timers, suspensions, transfers, and at the end settlement. Many
+//! quotes, bets, votes, timers, suspensions, transfers, API keys and their rotation, and at the
+//! end settlement. Many
 //! commands are rejected on purpose (unknown orders, stakes over a limit): rejections are
 //! events too and must replay exactly like the rest.
 
 use crate::command::{Command, Input, MarketSpec, Quote, Resolution};
 use crate::types::{
-    AccountId, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId, Side, Tier,
-    TimeInForce,
+    AccountId, ApiSecret, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId, Side,
+    Tier, TimeInForce,
 };
 
 /// Odds on the default ladder that most orders use.
@@ -21,6 +22,9 @@ const EXCHANGES: u32 = 3;
 const POOL: MarketId = MarketId(4);
 const VOTE: MarketId = MarketId(5);
 const SELECTIONS: u32 = 4;
+/// API key ids are this plus the account id at setup; rotations draw from twice as many, so
+/// that some collide with another account's key.
+const KEY_IDS: u64 = 5_000;
 
 /// A small, fast, seeded generator (xorshift64*); the same seed gives the same stream.
 #[derive(Clone, Debug)]
@@ -103,6 +107,13 @@ impl StreamGen {
             *role = Role::Feed;
         }
         commands.push(feed);
+        for account in (1..=TRADERS).map(AccountId).chain([FEED]) {
+            commands.push(Command::SetApiKey {
+                account,
+                key_id: KEY_IDS + u64::from(account.0),
+                secret: self.secret(),
+            });
+        }
         let selections: Vec<SelectionId> = (1..=SELECTIONS).map(SelectionId).collect();
         for n in 1..=EXCHANGES {
             let mut spec = MarketSpec::new(MarketId(n), selections.clone());
@@ -205,6 +216,14 @@ impl StreamGen {
         } else {
             100 + self.rng.below(50_000) as i64
         }
+    }
+
+    fn secret(&mut self) -> ApiSecret {
+        let mut bytes = [0u8; 32];
+        for chunk in bytes.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        }
+        ApiSecret(bytes)
     }
 
     fn earlier_client_order_id(&mut self) -> u64 {
@@ -323,6 +342,11 @@ impl StreamGen {
             95 => Command::MassCancel {
                 account: self.account(),
                 market: Some(self.exchange()),
+            },
+            96 if self.rng.percent(50) => Command::SetApiKey {
+                account: self.account(),
+                key_id: KEY_IDS + 1 + self.rng.below(2 * u64::from(TRADERS)),
+                secret: self.secret(),
             },
             96..=97 => Command::Deposit {
                 account: self.account(),

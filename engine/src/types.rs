@@ -253,3 +253,185 @@ pub enum VoteWeight {
     /// A vote counts the voter's exposure on the market, in minor units, when it votes.
     Stake,
 }
+
+/// The secret half of an account's API key: 32 bytes the gateway checks a login's
+/// challenge response against (the secret itself never crosses the wire).
+///
+/// Its serde form is 64 hexadecimal digits in a string, lowercase (uppercase digits are accepted
+/// on input). `Debug` never shows the bytes, so a secret cannot leak into a log through a
+/// command or a reply being printed; equality takes the same time whatever the bytes.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Clone, Copy, Eq)]
+pub struct ApiSecret(pub [u8; 32]);
+
+impl ApiSecret {
+    /// The length of the serde form: two hexadecimal digits per byte.
+    pub const HEX_LEN: usize = 64;
+
+    /// Parses 64 hexadecimal digits (either case).
+    pub fn from_hex(text: &str) -> Result<ApiSecret, String> {
+        let digits = text.as_bytes();
+        if digits.len() != Self::HEX_LEN {
+            return Err(format!(
+                "an API secret is {} hexadecimal digits, not {}",
+                Self::HEX_LEN,
+                digits.len()
+            ));
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            match (hex_value(pair[0]), hex_value(pair[1])) {
+                (Some(high), Some(low)) => *byte = high << 4 | low,
+                _ => {
+                    return Err(
+                        "an API secret holds only hexadecimal digits (0-9, a-f)".to_string()
+                    );
+                }
+            }
+        }
+        Ok(ApiSecret(bytes))
+    }
+
+    /// The 64 lowercase hexadecimal digits of the secret.
+    pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(Self::HEX_LEN);
+        for byte in self.0 {
+            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+        }
+        text
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl PartialEq for ApiSecret {
+    /// Compares every byte whatever the first difference, so that the time taken says nothing
+    /// about where two secrets differ.
+    fn eq(&self, other: &ApiSecret) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+    }
+}
+
+impl std::fmt::Debug for ApiSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiSecret(..)")
+    }
+}
+
+impl std::fmt::Debug for ArchivedApiSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiSecret(..)")
+    }
+}
+
+impl Serialize for ApiSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HexVisitor;
+
+        impl serde::de::Visitor<'_> for HexVisitor {
+            type Value = ApiSecret;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an API secret: a string of 64 hexadecimal digits")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ApiSecret, E> {
+                ApiSecret::from_hex(text).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(HexVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1eff";
+
+    fn counting() -> ApiSecret {
+        let mut bytes = [0u8; 32];
+        for (n, byte) in bytes.iter_mut().enumerate() {
+            *byte = n as u8;
+        }
+        bytes[31] = 0xff;
+        ApiSecret(bytes)
+    }
+
+    #[test]
+    fn an_api_secret_is_64_lowercase_hex_digits_in_json() {
+        let secret = counting();
+        let json = serde_json::to_string(&secret).unwrap();
+        assert_eq!(json, format!("\"{HEX}\""));
+        assert_eq!(serde_json::from_str::<ApiSecret>(&json).unwrap(), secret);
+        let upper = format!("\"{}\"", HEX.to_uppercase());
+        assert_eq!(serde_json::from_str::<ApiSecret>(&upper).unwrap(), secret);
+        assert_eq!(ApiSecret::from_hex(&secret.to_hex()), Ok(secret));
+    }
+
+    #[test]
+    fn malformed_api_secrets_are_refused_with_a_clear_error() {
+        let cases = [
+            (HEX[..62].to_string(), "not 62"),
+            (format!("{HEX}00"), "not 66"),
+            (String::new(), "not 0"),
+            (format!("{}g", &HEX[..63]), "hexadecimal digits"),
+            (format!("{}+1", &HEX[..62]), "hexadecimal digits"),
+            // 64 bytes, but not 64 digits.
+            (format!("{}\u{e9}", &HEX[..62]), "hexadecimal digits"),
+        ];
+        for (text, message) in cases {
+            let json = serde_json::to_string(&text).unwrap();
+            let error = serde_json::from_str::<ApiSecret>(&json).unwrap_err();
+            assert!(error.to_string().contains(message), "{text:?}: {error}");
+            assert!(
+                error.to_string().contains("API secret"),
+                "{text:?}: {error}"
+            );
+        }
+        for json in ["12", "null", "[0,1]"] {
+            let error = serde_json::from_str::<ApiSecret>(json).unwrap_err();
+            assert!(error.to_string().contains("API secret"), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let secret = counting();
+        assert_eq!(format!("{secret:?}"), "ApiSecret(..)");
+        assert_eq!(format!("{:?}", Some(secret)), "Some(ApiSecret(..))");
+        let archived = rkyv::to_bytes::<rkyv::rancor::Error>(&secret).unwrap();
+        let archived = rkyv::access::<ArchivedApiSecret, rkyv::rancor::Error>(&archived).unwrap();
+        assert_eq!(format!("{archived:?}"), "ApiSecret(..)");
+    }
+
+    #[test]
+    fn api_secrets_compare_every_byte() {
+        let secret = counting();
+        for n in 0..32 {
+            let mut other = secret;
+            other.0[n] ^= 0x80;
+            assert_ne!(other, secret);
+        }
+        assert_eq!(secret, counting());
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! A populated engine (accounts of every kind, markets in every state, resting and matched
 //! orders, pools with bets, a price band around a feed's reference, an in-play delay holding an
-//! order, votes inside their window) receives random commands that are invalid by
+//! order, votes inside their window, an API key on every account) receives random commands that are invalid by
 //! construction: each is a valid command with exactly one thing broken, so the reason it must
 //! be refused is known. Every one must produce exactly one `rejected` event, with that reason
 //! and naming what the command named, and leave the state hash unchanged and `validate()`
@@ -24,12 +24,12 @@ use generators::{cases_from_env, input, off_ladder, persistence, rejection, side
 use oddsmatch_engine::book::{LadderBook, OrderBook, ReferenceBook};
 use oddsmatch_engine::odds::implied_bps;
 use oddsmatch_engine::{
-    AccountId, BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE, Command,
-    CommandKind, Engine, EngineConfig, Event, Input, LOCK_BEFORE_END_RANGE, LadderKind,
+    AccountId, ApiSecret, BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE,
+    Command, CommandKind, Engine, EngineConfig, Event, Input, LOCK_BEFORE_END_RANGE, LadderKind,
     MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketId, MarketKind, MarketSpec, MarketStatus,
     ODDS_CHANGE_THRESHOLD_RANGE, ODDS_HEARTBEAT_RANGE, ODDS_TICK_INTERVAL_RANGE, OrderId,
-    PRICE_BAND_RANGE, Quote, RejectReason, Resolution, Role, SelectionId, SelfTradePrevention,
-    Side, TAKEOUT_RANGE, Tier, TimeInForce, VoteWeight,
+    PRICE_BAND_RANGE, Query, Quote, RejectReason, Reply, Resolution, Role, SelectionId,
+    SelfTradePrevention, Side, TAKEOUT_RANGE, Tier, TimeInForce, VoteWeight,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -63,6 +63,10 @@ const FEED: AccountId = AccountId(9);
 const ALL_ACCOUNTS: [AccountId; 9] = [RICH, BASIC, MAKER, POOR, FULL, KILLED, CAPPED, BROKE, FEED];
 /// The first account id the fixture did not create.
 const FIRST_FRESH_ACCOUNT: u32 = 10;
+/// Every fixture account holds the API key `KEY_ID_BASE + its id`.
+const KEY_ID_BASE: u64 = 7_000;
+/// A key id no account holds.
+const FRESH_KEY_ID: u64 = 999_999;
 /// Accounts whose orders the base order of a flaw may come from.
 const BASE_TRADERS: [AccountId; 3] = [RICH, BASIC, MAKER];
 const CAPPED_MIN_STAKE_MINOR: i64 = 100;
@@ -264,6 +268,13 @@ impl<B: OrderBook> Fixture<B> {
             account: KILLED,
             on: true,
         });
+        for account in ALL_ACCOUNTS {
+            fixture.apply(Command::SetApiKey {
+                account,
+                key_id: KEY_ID_BASE + u64::from(account.0),
+                secret: ApiSecret([account.0 as u8; 32]),
+            });
+        }
         fixture.engine.validate().expect("the fixture is valid");
         fixture
     }
@@ -1221,6 +1232,16 @@ enum TransferFlaw {
     AboveFreeBalance(Index, i64),
 }
 
+#[derive(Clone, Debug)]
+enum ApiKeyFlaw {
+    /// Unknown or house (never the feed, which may hold a key).
+    Account(BadAccount),
+    /// Key id 0, for one of the fixture's accounts.
+    ZeroKeyId(Index),
+    /// (account, another account): the other account's key id.
+    Duplicate(Index, Index),
+}
+
 /// A valid bet of a base trader into `POOL`.
 #[derive(Clone, Debug)]
 struct BaseBet {
@@ -1322,6 +1343,7 @@ enum Garbage {
     CancelBet(CancelBetFlaw),
     Reference(ReferenceFlaw, Vec<u16>),
     Vote(BaseVote, VoteFlaw),
+    ApiKey(ApiKeyFlaw),
 }
 
 /// When a garbage command is sent: right after the previous one, or at another time (after
@@ -1848,6 +1870,19 @@ fn account_flaw() -> impl Strategy<Value = AccountFlaw> {
     ]
 }
 
+fn api_key_flaw() -> impl Strategy<Value = ApiKeyFlaw> {
+    prop_oneof![
+        bad_account()
+            .prop_filter("the feed may hold a key", |bad| !matches!(
+                bad,
+                BadAccount::Feed
+            ))
+            .prop_map(ApiKeyFlaw::Account),
+        any::<Index>().prop_map(ApiKeyFlaw::ZeroKeyId),
+        (any::<Index>(), any::<Index>()).prop_map(|(a, b)| ApiKeyFlaw::Duplicate(a, b)),
+    ]
+}
+
 fn transfer_flaw() -> impl Strategy<Value = TransferFlaw> {
     prop_oneof![
         (bad_account(), any::<bool>()).prop_map(|(a, d)| TransferFlaw::Account(a, d)),
@@ -1899,6 +1934,7 @@ fn garbage() -> BoxedStrategy<Garbage> {
                 Garbage::Vote(BaseVote { account, selection }, flaw)
             })
             .boxed(),
+        2 => api_key_flaw().prop_map(Garbage::ApiKey).boxed(),
     ]
     .boxed()
 }
@@ -2010,6 +2046,7 @@ impl<B: OrderBook> Fixture<B> {
             Garbage::CancelBet(flaw) => self.cancel_bet_case(flaw),
             Garbage::Reference(flaw, valid) => reference_case(flaw, valid),
             Garbage::Vote(base, flaw) => vote_case(base, flaw),
+            Garbage::ApiKey(flaw) => api_key_case(flaw),
         }
     }
 
@@ -3123,6 +3160,39 @@ impl BetFields {
     }
 }
 
+fn api_key_case(flaw: &ApiKeyFlaw) -> Case {
+    let set = |account, key_id| Command::SetApiKey {
+        account,
+        key_id,
+        secret: ApiSecret([0xab; 32]),
+    };
+    match flaw {
+        ApiKeyFlaw::Account(bad) => {
+            let (account, expected) = bad.resolve();
+            Case::new(set(account, FRESH_KEY_ID), expected)
+        }
+        ApiKeyFlaw::ZeroKeyId(account) => {
+            let account = pick(&ALL_ACCOUNTS, account);
+            Case::with_control(
+                set(account, 0),
+                RejectReason::InvalidApiKey,
+                set(account, FRESH_KEY_ID),
+            )
+        }
+        ApiKeyFlaw::Duplicate(account, other) => {
+            let account = pick(&ALL_ACCOUNTS, account);
+            let others: Vec<AccountId> =
+                ALL_ACCOUNTS.into_iter().filter(|a| *a != account).collect();
+            let other = pick(&others, other);
+            Case::with_control(
+                set(account, KEY_ID_BASE + u64::from(other.0)),
+                RejectReason::DuplicateApiKey,
+                set(account, FRESH_KEY_ID),
+            )
+        }
+    }
+}
+
 fn account_case(flaw: &AccountFlaw, feed: bool) -> Case {
     let role = if feed { Role::Feed } else { Role::Trader };
     let create = |account, tier| {
@@ -3190,7 +3260,8 @@ fn named_by(
         Command::CreateAccount { account, .. }
         | Command::Deposit { account, .. }
         | Command::Withdraw { account, .. }
-        | Command::KillSwitch { account, .. } => (Some(*account), None, None, None),
+        | Command::KillSwitch { account, .. }
+        | Command::SetApiKey { account, .. } => (Some(*account), None, None, None),
         Command::CreateMarket(spec) => (None, Some(spec.market), None, None),
         Command::OpenMarket { market }
         | Command::SuspendMarket { market }
@@ -3479,6 +3550,19 @@ fn the_fixture_is_what_the_flaws_assume() {
     );
     assert!(fixture.free_balance_minor(POOR) < 24_000);
     assert!(engine.order(fixture.post_only_order).is_some());
+    for account in ALL_ACCOUNTS {
+        let key_id = KEY_ID_BASE + u64::from(account.0);
+        let Reply::ApiKey(Some(key)) = engine.query(&Query::ApiKey { key_id }) else {
+            panic!("key {key_id} is not set");
+        };
+        assert_eq!(key.account, account);
+    }
+    assert_eq!(
+        engine.query(&Query::ApiKey {
+            key_id: FRESH_KEY_ID
+        }),
+        Reply::ApiKey(None)
+    );
 }
 
 /// The odds engine's part of the fixture really holds what the flaws rely on.
@@ -3835,6 +3919,11 @@ fn valid_lines<B: OrderBook>(fixture: &Fixture<B>) -> Vec<String> {
         Command::KillSwitch {
             account: BASIC,
             on: true,
+        },
+        Command::SetApiKey {
+            account: FEED,
+            key_id: FRESH_KEY_ID,
+            secret: ApiSecret([0x5a; 32]),
         },
         Command::create_market(MarketSpec {
             market: MarketId(40),

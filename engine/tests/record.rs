@@ -109,6 +109,7 @@ fn every_event_name() -> BTreeSet<&'static str> {
         Event::VoteAccepted { .. } => "vote_accepted",
         Event::VoteResult { .. } => "vote_result",
         Event::Balance { .. } => "balance",
+        Event::ApiKeySet { .. } => "api_key_set",
     };
     let _ = names;
     [
@@ -137,6 +138,7 @@ fn every_event_name() -> BTreeSet<&'static str> {
         "vote_accepted",
         "vote_result",
         "balance",
+        "api_key_set",
     ]
     .into_iter()
     .collect()
@@ -245,7 +247,7 @@ fn every_command_and_event_kind_round_trips() {
         let owned = rkyv::to_bytes::<rkyv::rancor::Error>(entry).unwrap();
         assert_eq!(&owned[..], payload);
     }
-    assert_eq!(commands.len(), 22, "command kinds seen: {commands:?}");
+    assert_eq!(commands.len(), 23, "command kinds seen: {commands:?}");
     let all: BTreeSet<String> = every_event_name().iter().map(|s| s.to_string()).collect();
     assert_eq!(events_seen, all);
 }

@@ -7,7 +7,7 @@ use crate::config::{MAX_AMOUNT_MINOR, TierLimits};
 use crate::event::{Event, PostingKind};
 use crate::order::NIL;
 use crate::reason::{CancelReason, RejectReason};
-use crate::types::{AccountId, Role, SelfTradePrevention, Tier};
+use crate::types::{AccountId, ApiSecret, Role, SelfTradePrevention, Tier};
 
 /// The largest balance an account may hold, in minor units; bounds every sum in `i64`.
 const MAX_BALANCE_MINOR: i64 = 1_000 * MAX_AMOUNT_MINOR;
@@ -209,6 +209,44 @@ impl<B: OrderBook> Engine<B> {
                 slot = next;
             }
         }
+    }
+
+    /// Sets an account's API key, replacing the one it had: its old key id stops resolving.
+    pub(super) fn set_api_key(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        key_id: u64,
+        secret: ApiSecret,
+    ) {
+        let command = CommandKind::SetApiKey;
+        let subject = Subject {
+            account: Some(account),
+            ..Subject::default()
+        };
+        let index = match self.account_index.get(&account) {
+            None => return reject(events, command, RejectReason::UnknownAccount, subject),
+            Some(&index) if self.accounts[index as usize].tier == Tier::House => {
+                return reject(events, command, RejectReason::ReservedAccount, subject);
+            }
+            Some(&index) => index,
+        };
+        if key_id == 0 {
+            return reject(events, command, RejectReason::InvalidApiKey, subject);
+        }
+        if self
+            .api_keys
+            .get(&key_id)
+            .is_some_and(|owner| *owner != index)
+        {
+            return reject(events, command, RejectReason::DuplicateApiKey, subject);
+        }
+        let state = &mut self.accounts[index as usize];
+        if let Some((old_key_id, _)) = state.api_key.replace((key_id, secret)) {
+            self.api_keys.remove(&old_key_id);
+        }
+        self.api_keys.insert(key_id, index);
+        events.push(Event::ApiKeySet { account, key_id });
     }
 
     pub(super) fn balances(&mut self, events: &mut Vec<Event>) {

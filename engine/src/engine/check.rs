@@ -9,8 +9,8 @@ use crate::risk::{Contribution, exposure_minor};
 use crate::types::{MarketKind, Side, Tier};
 
 impl<B: OrderBook> Engine<B> {
-    /// A hash of the whole business state: accounts, markets, books in priority order,
-    /// positions, the idempotency windows and the id counter.
+    /// A hash of the whole business state: accounts (API keys included), markets, books in
+    /// priority order, positions, the idempotency windows and the id counter.
     ///
     /// The input counter and the clock are left out, so that a refused command, which changes
     /// nothing, leaves the hash as it was. Storage details (slab slots, hash map layout) are
@@ -34,6 +34,13 @@ impl<B: OrderBook> Engine<B> {
             h.i64(account.balance_minor);
             h.i64(account.exposure_minor);
             h.u64(u64::from(account.open_orders));
+            // Only a key that is set is hashed, so that a state without keys hashes as it did
+            // before keys existed. It follows a 0, which is never a key id.
+            if let Some((key_id, secret)) = &account.api_key {
+                h.u64(0);
+                h.u64(*key_id);
+                h.bytes(&secret.0);
+            }
             for &(market, position) in &account.positions {
                 h.u64(u64::from(self.markets[market as usize].id.0));
                 let mut slot = self.markets[market as usize].positions[position as usize]
@@ -183,6 +190,36 @@ impl<B: OrderBook> Engine<B> {
         }
     }
 
+    /// Checks the API key index against the keys on the accounts.
+    fn validate_api_keys(&self) -> Result<(), String> {
+        let mut keys = 0;
+        for (index, account) in self.accounts.iter().enumerate() {
+            let Some((key_id, _)) = account.api_key else {
+                continue;
+            };
+            keys += 1;
+            if account.tier == Tier::House || key_id == 0 {
+                return Err(format!(
+                    "account {}: holds API key id {key_id}, which it may not",
+                    account.id.0
+                ));
+            }
+            if self.api_keys.get(&key_id) != Some(&(index as u32)) {
+                return Err(format!(
+                    "account {}: API key id {key_id} is not indexed to it",
+                    account.id.0
+                ));
+            }
+        }
+        if keys != self.api_keys.len() {
+            return Err(format!(
+                "{} API key ids indexed, {keys} accounts hold a key",
+                self.api_keys.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks what pools, odds state, timers and votes add to a market.
     fn validate_market_extras(&self, index: usize) -> Result<(), String> {
         let market = &self.markets[index];
@@ -268,8 +305,11 @@ impl<B: OrderBook> Engine<B> {
     /// - each position's exposure matches its bets, each account's exposure is the sum of its
     ///   positions', and no account's exposure exceeds its balance;
     /// - matched bets net to zero per market and selection (every trade has two sides);
-    /// - money is conserved: the sum of all balances equals deposits minus withdrawals.
+    /// - money is conserved: the sum of all balances equals deposits minus withdrawals;
+    /// - the API key index names exactly the accounts' keys, no house account has a key and no
+    ///   key id is 0.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_api_keys()?;
         let mut resting = 0u32;
         let mut per_account = vec![0u32; self.accounts.len()];
         let mut exposure_per_account = vec![0i64; self.accounts.len()];

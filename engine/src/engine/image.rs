@@ -307,6 +307,7 @@ pub(super) fn restore<B: OrderBook>(image: EngineImage) -> Result<Engine<B>, Sna
         "negative deposit or withdrawal totals".into()
     })?;
     let account_index = index_accounts(&accounts)?;
+    let api_keys = index_api_keys(&accounts)?;
     let account_count = accounts.len();
     for (index, account) in accounts.iter().enumerate() {
         for &(market, position) in &account.positions {
@@ -443,6 +444,7 @@ pub(super) fn restore<B: OrderBook>(image: EngineImage) -> Result<Engine<B>, Sna
     engine.next_order_id = header.next_order_id;
     engine.accounts = accounts;
     engine.account_index = account_index;
+    engine.api_keys = api_keys;
     engine.markets = markets;
     engine.market_index = market_index;
     engine.order_index = order_index;
@@ -503,6 +505,24 @@ fn index_accounts(accounts: &[Account]) -> Result<FxHashMap<AccountId, u32>, Sna
     for (n, account) in accounts.iter().enumerate() {
         ensure(index.insert(account.id, n as u32).is_none(), || {
             format!("account {} appears twice", account.id.0)
+        })?;
+    }
+    Ok(index)
+}
+
+/// The API key index, after checking that key ids are distinct and not 0 and that no house
+/// account holds a key.
+fn index_api_keys(accounts: &[Account]) -> Result<FxHashMap<u64, u32>, SnapshotError> {
+    let mut index = FxHashMap::default();
+    for (n, account) in accounts.iter().enumerate() {
+        let Some((key_id, _)) = account.api_key else {
+            continue;
+        };
+        ensure(key_id != 0 && account.tier != Tier::House, || {
+            format!("account {} holds an impossible API key", account.id.0)
+        })?;
+        ensure(index.insert(key_id, n as u32).is_none(), || {
+            format!("API key id {key_id} belongs to two accounts")
         })?;
     }
     Ok(index)
@@ -843,6 +863,17 @@ mod tests {
                 Box::new(|image| image.accounts[3].open_orders += 1),
             ),
             (
+                "API secret changed",
+                Box::new(|image| {
+                    let key = image.accounts[2].api_key.as_mut().unwrap();
+                    key.1.0[31] ^= 1;
+                }),
+            ),
+            (
+                "API key dropped",
+                Box::new(|image| image.accounts[2].api_key = None),
+            ),
+            (
                 "deadline not scheduled",
                 Box::new(|image| {
                     let market = image
@@ -923,6 +954,25 @@ mod tests {
                 Box::new(|image| {
                     let copy = image.accounts[2].clone();
                     image.accounts.push(copy);
+                }),
+            ),
+            (
+                "API key id held twice",
+                Box::new(|image| {
+                    let key = image.accounts[2].api_key;
+                    image.accounts[3].api_key = key;
+                }),
+            ),
+            (
+                "API key id 0",
+                Box::new(|image| {
+                    image.accounts[2].api_key.as_mut().unwrap().0 = 0;
+                }),
+            ),
+            (
+                "API key on a house account",
+                Box::new(|image| {
+                    image.accounts[0].api_key = Some((1, crate::types::ApiSecret([1; 32])));
                 }),
             ),
             (

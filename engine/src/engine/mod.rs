@@ -16,8 +16,9 @@
 //! `markets.rs` (creation, lifecycle and settlement), `orders.rs` (orders, matching and the
 //! in-play delay), `quotes.rs` (mass quotes), `pools.rs` (pari-mutuel bets and settlement),
 //! `feed.rs` (reference odds, price bands, the circuit breaker), `votes.rs` (resolution by
-//! vote), `market_data.rs` (odds state, the book stream and ticks), `timers.rs` (deadlines)
-//! and `check.rs` (hash and validation).
+//! vote), `market_data.rs` (odds state, the book stream and ticks), `timers.rs` (deadlines),
+//! `check.rs` (hash and validation) and `image.rs` (snapshots); the read-only queries a
+//! gateway asks are in the crate's `query` module.
 
 mod accounts;
 mod check;
@@ -31,6 +32,7 @@ mod orders;
 mod pools;
 mod quotes;
 mod timers;
+mod views;
 mod votes;
 
 use rustc_hash::FxHashMap;
@@ -45,8 +47,8 @@ use crate::reason::RejectReason;
 use crate::recent::RecentKeys;
 use crate::risk::Position;
 use crate::types::{
-    AccountId, MarketId, MarketKind, MarketStatus, OrderId, Role, SelectionId, SelfTradePrevention,
-    Side, Tier,
+    AccountId, ApiSecret, MarketId, MarketKind, MarketStatus, OrderId, Role, SelectionId,
+    SelfTradePrevention, Side, Tier,
 };
 
 /// One account's state.
@@ -62,6 +64,8 @@ struct Account {
     /// Sum of the exposures of the account's positions.
     exposure_minor: i64,
     open_orders: u32,
+    /// The account's API key: its id and secret (house accounts have none).
+    api_key: Option<(u64, ApiSecret)>,
     /// The markets the account has a position on, as (market index, position index), in the
     /// order it first traded them. Its open orders hang off those positions.
     positions: Vec<(u32, u32)>,
@@ -128,6 +132,8 @@ pub struct Engine<B: OrderBook = LadderBook> {
     next_order_id: u64,
     accounts: Vec<Account>,
     account_index: FxHashMap<AccountId, u32>,
+    /// API key id -> account index, for every account with a key.
+    api_keys: FxHashMap<u64, u32>,
     markets: Vec<Market<B>>,
     market_index: FxHashMap<MarketId, u32>,
     orders: OrderSlab,
@@ -195,7 +201,7 @@ pub struct DepthLevel {
     pub stake_minor: i64,
 }
 
-/// A live order, as [`Engine::order`] reports it.
+/// A live order, as [`Engine::order`] and [`crate::Query::OpenOrders`] report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OrderView {
     /// The order.
@@ -245,6 +251,7 @@ impl<B: OrderBook> Engine<B> {
             next_order_id: 1,
             accounts: Vec::new(),
             account_index: FxHashMap::default(),
+            api_keys: FxHashMap::default(),
             markets: Vec::new(),
             market_index: FxHashMap::default(),
             orders: OrderSlab::with_capacity(config.max_orders),
@@ -417,6 +424,11 @@ impl<B: OrderBook> Engine<B> {
             } => self.vote(events, *account, *market, *selection),
             Command::Timer {} => {}
             Command::Balances {} => self.balances(events),
+            Command::SetApiKey {
+                account,
+                key_id,
+                secret,
+            } => self.set_api_key(events, *account, *key_id, *secret),
         }
     }
 
@@ -536,10 +548,15 @@ impl<B: OrderBook> Engine<B> {
     /// A live order.
     pub fn order(&self, order_id: OrderId) -> Option<OrderView> {
         let slot = *self.order_index.get(&order_id)?;
+        Some(self.order_view(slot))
+    }
+
+    /// The view of the live order in `slot`.
+    fn order_view(&self, slot: u32) -> OrderView {
         let order = &self.orders[slot];
         let market = &self.markets[order.market as usize];
-        Some(OrderView {
-            order_id,
+        OrderView {
+            order_id: order.id,
             account: self.accounts[order.account as usize].id,
             client_order_id: order.client_order_id,
             market: market.id,
@@ -547,7 +564,7 @@ impl<B: OrderBook> Engine<B> {
             side: order.side,
             odds_x100: market.ladder.odds(order.tick),
             remaining_minor: order.remaining_minor,
-        })
+        }
     }
 
     /// Number of live orders in the shard.
@@ -580,6 +597,7 @@ impl<B: OrderBook> Engine<B> {
             balance_minor: 0,
             exposure_minor: 0,
             open_orders: 0,
+            api_key: None,
             positions: Vec::new(),
         });
         self.account_index.insert(id, index);

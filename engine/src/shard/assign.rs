@@ -2,8 +2,8 @@
 //!
 //! Every market belongs to exactly one shard; a command naming a market goes to that shard.
 //! Accounts are per shard: an account trades on a shard with the wallet it holds there, so a
-//! command about an account alone (create, deposit, withdraw, kill switch, mass cancel without
-//! a market) names its shard explicitly.
+//! command about an account alone (create, deposit, withdraw, kill switch, API key, mass cancel
+//! without a market) names its shard explicitly.
 
 use std::collections::BTreeMap;
 
@@ -83,6 +83,7 @@ pub fn market_of(command: &Command) -> Option<MarketId> {
         | Command::Deposit { .. }
         | Command::Withdraw { .. }
         | Command::KillSwitch { .. }
+        | Command::SetApiKey { .. }
         | Command::Timer {}
         | Command::Balances {} => None,
     }
@@ -119,6 +120,12 @@ mod tests {
             map.route(&Command::create_account(AccountId(1), Tier::Basic)),
             None
         );
+        let key = Command::SetApiKey {
+            account: AccountId(1),
+            key_id: 77,
+            secret: crate::types::ApiSecret([1; 32]),
+        };
+        assert_eq!((map.route(&key), market_of(&key)), (None, None));
         assert_eq!(ShardMap::new(0).count(), 1);
     }
 }

@@ -3,17 +3,26 @@
 //!
 //! ```text
 //!  Submitter::submit ──bounded queue──▶ shard thread ──▶ acks (Arc<Batch>, every outcome)
-//!  (full: Busy at once)                 │ drain a batch         market data (Arc<Batch>, dropped
-//!                                       │ stamp ts, apply        and counted when full)
-//!                                       │ append input+events    Watermark (journaled, durable)
-//!                                       │ commit per policy
-//!                                       ▼ then publish
+//!  Submitter::query     (commands and   │ drain a batch         market data (Arc<Batch>, dropped
+//!  (full: Busy at once)  queries, in    │ stamp ts, apply        and counted when full)
+//!                        order)         │ append input+events    answers (Answer per query,
+//!                                       │ commit per policy        dropped and counted when full)
+//!                                       ▼ publish, then answer   Watermark (journaled, durable)
+//!                                         then Notify::notify
 //! ```
 //!
-//! For each batch the loop drains up to `batch_max` requests, stamps each with the shard's
-//! clock (never going backwards), applies it, appends the input with the events it produced as
-//! one journal record, commits the batch under the durability policy and only then publishes:
-//! nobody hears of an event that is not in the journal (and, under `sync`, on disk).
+//! For each batch the loop drains up to `batch_max` requests, stamps each command with the
+//! shard's clock (never going backwards), applies it, appends the input with the events it
+//! produced as one journal record, commits the batch under the durability policy and only then
+//! publishes: nobody hears of an event that is not in the journal (and, under `sync`, on disk).
+//!
+//! Queries ride the same queue, so a query sees every command queued before it. They are not
+//! inputs and are never journaled: the queries of a batch are answered from the state after
+//! the batch, once it is committed and published (a batch of queries alone is answered at
+//! once, with no commit). Answers go to their own bounded queue; when it is full an answer is
+//! dropped and counted, and the shard goes on. After publishing a batch and sending its answers
+//! the shard calls the configured [`Notify`] once, so that a consumer may sleep between
+//! batches instead of polling.
 //!
 //! Between requests the loop injects a `timer` input when the engine has something due (timed
 //! locks, in-play delays, tick heartbeats, vote windows), checking every `timer_interval`.
@@ -55,6 +64,7 @@ use crate::command::{Command, Input};
 use crate::config::EngineConfig;
 use crate::engine::Engine;
 use crate::event::Event;
+use crate::query::{Query, Reply};
 use crate::record::{RECORD_INPUT, RecordCodec};
 
 /// The tag of outcomes of `timer` inputs the shard injected itself.
@@ -201,6 +211,21 @@ pub struct ShardConfig {
     /// Checkpoints of the journal's readers (persist): each holds the last sequence number
     /// that reader has consumed, and journal segments after it are kept.
     pub reader_checkpoints: Vec<Arc<AtomicU64>>,
+    /// Answers to queries the answer queue holds; when it is full an answer is dropped and
+    /// counted ([`Watermark::answers_dropped`]).
+    pub answers_capacity: usize,
+    /// Called by the shard thread after it published a batch and sent its answers (once per
+    /// batch), so that their reader can sleep until there is something to read.
+    pub notify: Option<Arc<dyn Notify>>,
+}
+
+/// A wake-up hook: the shard calls [`Notify::notify`] on its own thread once per batch, after
+/// publishing the batch's acknowledgements and sending its answers. It must return quickly and
+/// never block (setting a flag, writing to an eventfd or a `mio::Waker` are the intended
+/// uses): the shard waits for it.
+pub trait Notify: Send + Sync + fmt::Debug {
+    /// Something new is on the acknowledgement or answer queue.
+    fn notify(&self);
 }
 
 impl ShardConfig {
@@ -219,6 +244,8 @@ impl ShardConfig {
             acks_capacity: 4_096,
             market_data_capacity: 4_096,
             reader_checkpoints: Vec::new(),
+            answers_capacity: 4_096,
+            notify: None,
         }
     }
 }
@@ -230,6 +257,31 @@ pub struct Request {
     pub tag: u64,
     /// What to do.
     pub command: Command,
+}
+
+/// What the shard's queue carries: commands and queries, in the order they were queued.
+#[derive(Debug)]
+enum Queued {
+    /// A command, to apply and journal.
+    Command(Request),
+    /// A query, answered after the batch it was taken in.
+    Query {
+        /// The caller's correlation, returned with the answer.
+        tag: u64,
+        /// The question.
+        query: Query,
+    },
+}
+
+/// The answer to one query, on [`ShardHandle::answers`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The shard that answered.
+    pub shard: u16,
+    /// The tag the query was submitted with.
+    pub tag: u64,
+    /// The reply, from the state after every command queued before the query.
+    pub reply: Reply,
 }
 
 /// Why a request was not queued.
@@ -255,18 +307,27 @@ impl std::error::Error for SubmitError {}
 /// Queues requests to a shard; cheap to clone, never blocks.
 #[derive(Clone, Debug)]
 pub struct Submitter {
-    queue: Sender<Request>,
+    queue: Sender<Queued>,
 }
 
 impl Submitter {
     /// Queues a command, or says at once why not.
     pub fn submit(&self, tag: u64, command: Command) -> Result<(), SubmitError> {
-        self.queue
-            .try_send(Request { tag, command })
-            .map_err(|error| match error {
-                TrySendError::Full(_) => SubmitError::Busy,
-                TrySendError::Disconnected(_) => SubmitError::Stopped,
-            })
+        self.send(Queued::Command(Request { tag, command }))
+    }
+
+    /// Queues a query behind the commands queued so far, or says at once why not. Its
+    /// [`Answer`], carrying `tag`, arrives on [`ShardHandle::answers`] after the
+    /// acknowledgements of those commands.
+    pub fn query(&self, tag: u64, query: Query) -> Result<(), SubmitError> {
+        self.send(Queued::Query { tag, query })
+    }
+
+    fn send(&self, item: Queued) -> Result<(), SubmitError> {
+        self.queue.try_send(item).map_err(|error| match error {
+            TrySendError::Full(_) => SubmitError::Busy,
+            TrySendError::Disconnected(_) => SubmitError::Stopped,
+        })
     }
 }
 
@@ -318,6 +379,7 @@ pub struct Watermark {
     journaled: AtomicU64,
     durable: AtomicU64,
     market_data_dropped: AtomicU64,
+    answers_dropped: AtomicU64,
     snapshot_seq: AtomicU64,
 }
 
@@ -335,6 +397,11 @@ impl Watermark {
     /// Market-data batches dropped because that queue was full.
     pub fn market_data_dropped(&self) -> u64 {
         self.market_data_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Answers to queries dropped because the answer queue was full.
+    pub fn answers_dropped(&self) -> u64 {
+        self.answers_dropped.load(Ordering::Relaxed)
     }
 
     /// The sequence number of the newest snapshot written.
@@ -416,6 +483,7 @@ pub struct ShardHandle {
     submitter: Submitter,
     acks: Receiver<Arc<Batch>>,
     market_data: Receiver<Arc<Batch>>,
+    answers: Receiver<Answer>,
     watermark: Arc<Watermark>,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
@@ -446,6 +514,7 @@ impl ShardHandle {
         let (queue_tx, queue_rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let (acks_tx, acks_rx) = crossbeam_channel::bounded(config.acks_capacity.max(1));
         let (md_tx, md_rx) = crossbeam_channel::bounded(config.market_data_capacity.max(1));
+        let (answers_tx, answers_rx) = crossbeam_channel::bounded(config.answers_capacity.max(1));
         let watermark = Arc::new(Watermark::default());
         watermark.journaled.store(engine.seq(), Ordering::Release);
         watermark
@@ -470,6 +539,8 @@ impl ShardHandle {
             queue: queue_rx,
             acks: acks_tx,
             market_data: md_tx,
+            answers: answers_tx,
+            queries: Vec::new(),
             watermark: watermark.clone(),
             stop: stop.clone(),
             halt: halt.clone(),
@@ -486,6 +557,7 @@ impl ShardHandle {
             submitter: Submitter { queue: queue_tx },
             acks: acks_rx,
             market_data: md_rx,
+            answers: answers_rx,
             watermark,
             stop,
             halt,
@@ -504,6 +576,11 @@ impl ShardHandle {
         self.submitter.submit(tag, command)
     }
 
+    /// Queues a query ([`Submitter::query`]).
+    pub fn query(&self, tag: u64, query: Query) -> Result<(), SubmitError> {
+        self.submitter.query(tag, query)
+    }
+
     /// Committed batches with every outcome, for the gateway. The shard waits when this queue
     /// is full, so its reader must keep up.
     pub fn acks(&self) -> &Receiver<Arc<Batch>> {
@@ -513,6 +590,12 @@ impl ShardHandle {
     /// Committed batches for market data; dropped (and counted) when this queue is full.
     pub fn market_data(&self) -> &Receiver<Arc<Batch>> {
         &self.market_data
+    }
+
+    /// Answers to queries, each after the acknowledgements of the commands queued before its
+    /// query; dropped (and counted) when this queue is full.
+    pub fn answers(&self) -> &Receiver<Answer> {
+        &self.answers
     }
 
     /// The shard's journal watermarks and counters.
@@ -624,9 +707,12 @@ struct ShardLoop<C> {
     snapshots: SnapshotWriter,
     codec: RecordCodec,
     clock: C,
-    queue: Receiver<Request>,
+    queue: Receiver<Queued>,
     acks: Sender<Arc<Batch>>,
     market_data: Sender<Arc<Batch>>,
+    answers: Sender<Answer>,
+    /// The queries of the batch being applied, answered after it (capacity reused).
+    queries: Vec<(u64, Query)>,
     watermark: Arc<Watermark>,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
@@ -676,7 +762,7 @@ impl<C: Clock> ShardLoop<C> {
     }
 
     /// Waits for a request according to the idle strategy.
-    fn idle(&mut self, backoff: &Backoff) -> Option<Request> {
+    fn idle(&mut self, backoff: &Backoff) -> Option<Queued> {
         match self.config.idle {
             IdleStrategy::Spin => {
                 std::hint::spin_loop();
@@ -699,15 +785,19 @@ impl<C: Clock> ShardLoop<C> {
     }
 
     /// Applies `first` and whatever else is queued (up to `batch_max`), plus a timer if
-    /// something is due, commits, and publishes.
-    fn batch(&mut self, first: Option<Request>) -> Result<(), ShardError> {
+    /// something is due, commits, publishes, then answers the batch's queries.
+    fn batch(&mut self, first: Option<Queued>) -> Result<(), ShardError> {
         let mut batch = self.take_batch();
         let target = Arc::get_mut(&mut batch).expect("a reclaimed batch has no other owner");
         target.shard = self.config.shard;
+        debug_assert!(self.queries.is_empty());
         let mut next = first;
         let mut count = 0;
-        while let Some(request) = next {
-            self.apply(request.tag, request.command, target)?;
+        while let Some(item) = next {
+            match item {
+                Queued::Command(request) => self.apply(request.tag, request.command, target)?,
+                Queued::Query { tag, query } => self.queries.push((tag, query)),
+            }
             count += 1;
             next = if count < self.config.batch_max {
                 self.queue.try_recv().ok()
@@ -721,6 +811,10 @@ impl<C: Clock> ShardLoop<C> {
         }
         if target.outcomes.is_empty() {
             self.pool.push(batch);
+            // Nothing to commit: queries alone are answered at once.
+            if self.answer_queries() {
+                self.notify();
+            }
             return Ok(());
         }
         self.journal.commit()?;
@@ -730,6 +824,8 @@ impl<C: Clock> ShardLoop<C> {
         self.watermark.journaled.store(seq, Ordering::Release);
         self.watermark.durable.store(durable, Ordering::Release);
         self.publish(batch);
+        self.answer_queries();
+        self.notify();
         self.snapshot_written()?;
         if self.config.snapshot_every > 0
             && self.since_snapshot >= self.config.snapshot_every
@@ -810,6 +906,38 @@ impl<C: Clock> ShardLoop<C> {
             }
         }
         self.pool.push(batch);
+    }
+
+    /// Answers the queries taken in the batch from the state after it; returns whether there
+    /// were any. A full answer queue drops the answer and counts it: the shard never waits
+    /// for the reader of answers.
+    fn answer_queries(&mut self) -> bool {
+        if self.queries.is_empty() {
+            return false;
+        }
+        for (tag, query) in self.queries.drain(..) {
+            let answer = Answer {
+                shard: self.config.shard,
+                tag,
+                reply: self.engine.query(&query),
+            };
+            match self.answers.try_send(answer) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(_)) => {
+                    self.watermark
+                        .answers_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        true
+    }
+
+    /// Wakes the consumer of acknowledgements and answers, if one asked to be woken.
+    fn notify(&self) {
+        if let Some(notify) = &self.config.notify {
+            notify.notify();
+        }
     }
 
     /// Serialises the current state and hands it to the snapshot writer thread.

@@ -625,7 +625,8 @@ pub fn event_market(event: &Event) -> Option<MarketId> {
         Event::AccountCreated { .. }
         | Event::Ledger { .. }
         | Event::KillSwitch { .. }
-        | Event::Balance { .. } => None,
+        | Event::Balance { .. }
+        | Event::ApiKeySet { .. } => None,
     }
 }
 
@@ -668,7 +669,8 @@ pub fn event_accounts(event: &Event) -> Vec<AccountId> {
         | Event::ReferenceUpdated { account, .. }
         | Event::OrderDelayed { account, .. }
         | Event::VoteAccepted { account, .. }
-        | Event::Balance { account, .. } => vec![account],
+        | Event::Balance { account, .. }
+        | Event::ApiKeySet { account, .. } => vec![account],
         Event::Rejected { account, .. } => account.into_iter().collect(),
         _ => Vec::new(),
     }
