@@ -1,10 +1,12 @@
 //! # oddsmatch-net
 //!
-//! Everything that talks over a wire: the binary order-entry protocol and its mio gateway, the
-//! market-data publisher (QUIC and TCP), the admin socket and a Rust client library. Only this
-//! crate knows the wire format.
-//!
-//! Status: this crate holds the workspace's place; the gateway, market data and admin issues
-//! implement it. Nothing else depends on it so far.
+//! Everything that talks over a wire: the binary order-entry protocol ([`proto`]), its mio
+//! gateway, and a Rust client library. Only this crate knows the wire format; the protocol is
+//! documented byte by byte in `docs/protocol.md`.
 
 #![warn(missing_docs)]
+
+pub mod client;
+pub mod gateway;
+pub mod node;
+pub mod proto;

@@ -1,0 +1,200 @@
+//! One client connection: its buffers, its login state and its timers.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use oddsmatch_engine::{AccountId, Role, Tier};
+
+use crate::proto::{CHALLENGE_LEN, EndReason, Login, PROOF_LEN, ServerMsg};
+
+/// Where a session is in its life.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Connected; waiting for `login`.
+    Connected,
+    /// Challenge sent; waiting for the proof and for the key's lookup.
+    Challenged {
+        login: Login,
+        challenge: [u8; CHALLENGE_LEN],
+        proof: Option<[u8; PROOF_LEN]>,
+        key: Option<Option<oddsmatch_engine::ApiKeyView>>,
+    },
+    /// Logged in.
+    Active,
+    /// Ending: flush what is queued, then close.
+    Ending,
+}
+
+/// A replay in progress: live reports wait behind it.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    /// Journal replays not yet back.
+    pub(crate) pending: u32,
+    /// Frames replayed from the journal, in arrival order.
+    pub(crate) journal: Vec<u8>,
+    /// Live frames that arrived meanwhile.
+    pub(crate) held: Vec<u8>,
+    pub(crate) reports: u32,
+    pub(crate) incomplete: bool,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) stream: TcpStream,
+    pub(crate) id: u64,
+    pub(crate) phase: Phase,
+    pub(crate) account: AccountId,
+    pub(crate) tier: Tier,
+    pub(crate) role: Role,
+    pub(crate) cancel_on_disconnect: bool,
+    pub(crate) heartbeat: Duration,
+    pub(crate) connected_at: Instant,
+    pub(crate) last_received: Instant,
+    pub(crate) last_sent: Instant,
+    /// The dead man's switch timeout, when armed.
+    pub(crate) dead_man: Option<Duration>,
+    pub(crate) replay: Option<Replay>,
+    inbound: Vec<u8>,
+    outbound: Vec<u8>,
+    /// Bytes of `outbound` already written.
+    written: usize,
+    /// Waiting for the socket to become writable again.
+    pub(crate) blocked: bool,
+    /// Why it ends, once decided.
+    pub(crate) end: Option<EndReason>,
+    /// The peer closed or the socket failed: drop it without writing.
+    pub(crate) dead: bool,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Session {
+    pub(crate) fn new(stream: TcpStream, id: u64, heartbeat: Duration, now: Instant) -> Self {
+        Session {
+            stream,
+            id,
+            phase: Phase::Connected,
+            account: AccountId(0),
+            tier: Tier::Free,
+            role: Role::Trader,
+            cancel_on_disconnect: false,
+            heartbeat,
+            connected_at: now,
+            last_received: now,
+            last_sent: now,
+            dead_man: None,
+            replay: None,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            written: 0,
+            blocked: false,
+            end: None,
+            dead: false,
+        }
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Active)
+    }
+
+    /// Reads everything the socket has (edge-triggered readiness needs that). Returns whether
+    /// anything arrived.
+    pub(crate) fn read(&mut self, limit: usize) -> bool {
+        let mut got = false;
+        loop {
+            if self.inbound.len() >= limit {
+                // The caller consumes whole frames between reads; a buffer this full means
+                // frames are waiting to be processed, so stop reading for now.
+                return got;
+            }
+            let len = self.inbound.len();
+            self.inbound.resize(len + READ_CHUNK, 0);
+            match self.stream.read(&mut self.inbound[len..]) {
+                Ok(0) => {
+                    self.inbound.truncate(len);
+                    self.dead = true;
+                    return got;
+                }
+                Ok(n) => {
+                    self.inbound.truncate(len + n);
+                    got = true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.inbound.truncate(len);
+                    return got;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                    self.inbound.truncate(len);
+                }
+                Err(_) => {
+                    self.inbound.truncate(len);
+                    self.dead = true;
+                    return got;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn inbound(&self) -> &[u8] {
+        &self.inbound
+    }
+
+    /// Drops the first `n` bytes read (processed frames).
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.inbound.drain(..n);
+    }
+
+    /// Queues a message.
+    pub(crate) fn send(&mut self, msg: &ServerMsg) {
+        msg.encode(&mut self.outbound);
+    }
+
+    /// Queues already encoded frames.
+    pub(crate) fn send_bytes(&mut self, frames: &[u8]) {
+        self.outbound.extend_from_slice(frames);
+    }
+
+    /// The buffer to encode a message into directly.
+    pub(crate) fn outbound_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.outbound
+    }
+
+    pub(crate) fn pending_out(&self) -> usize {
+        self.outbound.len() - self.written
+    }
+
+    /// Writes what it can. Returns whether the socket failed.
+    pub(crate) fn flush(&mut self, now: Instant) {
+        while self.written < self.outbound.len() {
+            match self.stream.write(&self.outbound[self.written..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    return;
+                }
+                Ok(n) => {
+                    self.written += n;
+                    self.last_sent = now;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    break;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+        if self.written == self.outbound.len() {
+            self.outbound.clear();
+            self.written = 0;
+            self.blocked = false;
+        } else if self.written > 1 << 20 {
+            self.outbound.drain(..self.written);
+            self.written = 0;
+        }
+    }
+}

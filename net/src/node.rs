@@ -1,0 +1,403 @@
+//! One oddsmatch node in a process: its shards (each recovering from its journal), the
+//! operator's bootstrap file, and the order-entry gateway. `oddsmatch serve` runs one; tests,
+//! benchmarks and the load generator embed one.
+//!
+//! Layout of the data directory (created owner-only, since journals hold API secrets):
+//!
+//! ```text
+//! data/
+//!   shard-0/            journal segments and snapshots/ of shard 0
+//!   shard-1/            ...
+//!   bootstrap.applied   the SHA-256 of the bootstrap file once it has been applied
+//! ```
+
+use std::fs;
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oddsmatch_engine::shard::{IdleStrategy, ShardConfig, ShardHandle, ShardMap, SubmitError};
+use oddsmatch_engine::{Command, Event};
+use oddsmatch_journal::Durability;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::gateway::{
+    Gateway, GatewayConfig, GatewayHandle, GatewayReport, GatewayStats, ShardLink,
+};
+
+/// The knobs of the shards (see `tuning.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardSettings {
+    /// How many shards (markets spread over them by id modulo the count).
+    pub count: u16,
+    /// Journal durability: `os`, `interval[:MS]` or `sync`.
+    pub durability: String,
+    /// Size of each journal segment file in bytes.
+    pub segment_bytes: u64,
+    /// Requests a shard queue holds; a full queue answers `busy`.
+    pub queue_capacity: usize,
+    /// The most requests applied and committed as one batch.
+    pub batch_max: usize,
+    /// What a shard does with an empty queue: `spin`, `yield` or `park[:DURATION]`.
+    pub idle: String,
+    /// Records between snapshots (0: only at shutdown).
+    pub snapshot_every: u64,
+    /// Snapshots kept on disk.
+    pub snapshots_kept: usize,
+}
+
+impl Default for ShardSettings {
+    fn default() -> Self {
+        let defaults = ShardConfig::new("");
+        ShardSettings {
+            count: 1,
+            durability: defaults.journal.durability.to_string(),
+            segment_bytes: defaults.journal.segment_bytes,
+            queue_capacity: defaults.queue_capacity,
+            batch_max: defaults.batch_max,
+            idle: defaults.idle.to_string(),
+            snapshot_every: defaults.snapshot_every,
+            snapshots_kept: defaults.snapshots_kept,
+        }
+    }
+}
+
+/// Everything a node needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// A file of sim commands applied once to set up accounts, keys and markets.
+    pub bootstrap: Option<PathBuf>,
+    /// The shards.
+    pub shards: ShardSettings,
+    /// The order-entry gateway.
+    pub gateway: GatewayConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            data_dir: PathBuf::from("data"),
+            bootstrap: None,
+            shards: ShardSettings::default(),
+            gateway: GatewayConfig::default(),
+        }
+    }
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A setting is out of range or does not parse.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// A shard failed to start (recovery found a problem).
+    #[error("shard {shard}: {source}")]
+    Shard {
+        /// The shard.
+        shard: u16,
+        /// The error.
+        source: oddsmatch_engine::shard::ShardError,
+    },
+    /// The bootstrap file is invalid.
+    #[error("bootstrap {path}:{line}: {message}")]
+    Bootstrap {
+        /// The file.
+        path: PathBuf,
+        /// The line (from 1).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> NodeError {
+    let context = context.into();
+    move |source| NodeError::Io { context, source }
+}
+
+/// What applying the bootstrap file did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootstrapReport {
+    /// Commands submitted (a command sent to every shard counts once per shard).
+    pub commands: usize,
+    /// Of those, how many the engine rejected (each is logged).
+    pub rejected: usize,
+    /// Whether the file had been applied before (nothing was submitted).
+    pub already_applied: bool,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    gateway: GatewayHandle,
+    shards: Vec<ShardHandle>,
+    addr: std::net::SocketAddr,
+    bootstrap: BootstrapReport,
+}
+
+/// What stopping a node did.
+#[derive(Debug)]
+pub struct NodeStopReport {
+    /// The gateway's part.
+    pub gateway: GatewayReport,
+    /// Each shard's last sequence number and state hash.
+    pub shards: Vec<oddsmatch_engine::shard::StopReport>,
+}
+
+impl Node {
+    /// Starts the shards (recovering each from its journal), applies the bootstrap file if it
+    /// has not been applied yet, and starts the gateway.
+    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let durability: Durability = config
+            .shards
+            .durability
+            .parse()
+            .map_err(|e| NodeError::Config(format!("shards.durability: {e}")))?;
+        let idle: IdleStrategy = config
+            .shards
+            .idle
+            .parse()
+            .map_err(|e| NodeError::Config(format!("shards.idle: {e}")))?;
+        if config.shards.count == 0 {
+            return Err(NodeError::Config("shards.count must be at least 1".into()));
+        }
+        create_private_dir(&config.data_dir)?;
+        let gateway = Gateway::bind(config.gateway.clone())
+            .map_err(io_error(format!("listen on {}", config.gateway.listen)))?;
+        let addr = gateway.local_addr();
+        let mut shards = Vec::new();
+        let mut dirs = Vec::new();
+        for shard in 0..config.shards.count {
+            let dir = config.data_dir.join(format!("shard-{shard}"));
+            let mut shard_config = ShardConfig::new(&dir);
+            shard_config.shard = shard;
+            shard_config.journal.durability = durability;
+            shard_config.journal.segment_bytes = config.shards.segment_bytes;
+            shard_config.queue_capacity = config.shards.queue_capacity;
+            shard_config.batch_max = config.shards.batch_max;
+            shard_config.idle = idle;
+            shard_config.snapshot_every = config.shards.snapshot_every;
+            shard_config.snapshots_kept = config.shards.snapshots_kept;
+            shard_config.notify = Some(gateway.notifier());
+            let handle = ShardHandle::start(shard_config)
+                .map_err(|source| NodeError::Shard { shard, source })?;
+            let report = handle.start_report();
+            tracing::info!(shard, ?report, "shard started");
+            shards.push(handle);
+            dirs.push(dir);
+        }
+        let map = ShardMap::new(config.shards.count);
+        let bootstrap = match &config.bootstrap {
+            Some(path) => apply_bootstrap(path, &config.data_dir, &shards, &map)?,
+            None => BootstrapReport::default(),
+        };
+        let links = shards
+            .iter()
+            .zip(dirs)
+            .enumerate()
+            .map(|(shard, (handle, dir))| ShardLink::new(shard as u16, handle, dir))
+            .collect();
+        let gateway = gateway
+            .start(links)
+            .map_err(io_error("start the gateway"))?;
+        tracing::info!(%addr, shards = config.shards.count, "order entry listening");
+        Ok(Node {
+            gateway,
+            shards,
+            addr,
+            bootstrap,
+        })
+    }
+
+    /// Where order entry listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// What the bootstrap did at start.
+    pub fn bootstrap(&self) -> BootstrapReport {
+        self.bootstrap
+    }
+
+    /// The gateway's counters.
+    pub fn gateway_stats(&self) -> &std::sync::Arc<GatewayStats> {
+        self.gateway.stats()
+    }
+
+    /// The shards.
+    pub fn shards(&self) -> &[ShardHandle] {
+        &self.shards
+    }
+
+    /// Graceful stop: the gateway stops accepting, answers what is in flight and says goodbye;
+    /// then every shard drains its queue, commits, flushes and snapshots.
+    pub fn shutdown(self) -> Result<NodeStopReport, NodeError> {
+        let gateway = self.gateway.shutdown();
+        let mut shards = Vec::new();
+        for (shard, handle) in self.shards.into_iter().enumerate() {
+            let report = handle.shutdown().map_err(|source| NodeError::Shard {
+                shard: shard as u16,
+                source,
+            })?;
+            shards.push(report);
+        }
+        Ok(NodeStopReport { gateway, shards })
+    }
+}
+
+/// Creates a directory (and its parents) readable by its owner only.
+fn create_private_dir(dir: &Path) -> Result<(), NodeError> {
+    fs::create_dir_all(dir).map_err(io_error(format!("create {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_error(format!("restrict {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+const BOOTSTRAP_MARKER: &str = "bootstrap.applied";
+
+/// Applies a file of sim commands once. Commands about one market go to the shard that owns
+/// it; `create_account`, `set_api_key` and `kill_switch` go to every shard (an account holds a
+/// wallet on each); `deposit` and `withdraw` go to the shard named by an extra `"shard"` key
+/// (0 when absent). A crash half way is harmless: every command is idempotent or rejected as a
+/// duplicate the second time, and the marker is only written at the end.
+fn apply_bootstrap(
+    path: &Path,
+    data_dir: &Path,
+    shards: &[ShardHandle],
+    map: &ShardMap,
+) -> Result<BootstrapReport, NodeError> {
+    let text = fs::read(path).map_err(io_error(format!("read {}", path.display())))?;
+    let digest: String = Sha256::digest(&text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let marker = data_dir.join(BOOTSTRAP_MARKER);
+    if let Ok(applied) = fs::read_to_string(&marker) {
+        if applied.trim() != digest {
+            tracing::warn!(
+                file = %path.display(),
+                "the bootstrap file changed since it was applied; it is not applied again"
+            );
+        }
+        return Ok(BootstrapReport {
+            already_applied: true,
+            ..BootstrapReport::default()
+        });
+    }
+    let mut commands: Vec<(u16, Command, usize)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let bad = |message: String| NodeError::Bootstrap {
+            path: path.to_owned(),
+            line: line_no,
+            message,
+        };
+        let line = line.map_err(|e| bad(e.to_string()))?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with("//") {
+            continue;
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_str(trimmed).map_err(|e| bad(e.to_string()))?;
+        let explicit_shard = match value.as_object_mut().and_then(|o| o.remove("shard")) {
+            Some(shard) => Some(
+                shard
+                    .as_u64()
+                    .filter(|s| *s < u64::from(map.count()))
+                    .ok_or_else(|| bad(format!("\"shard\" must be 0 to {}", map.count() - 1)))?
+                    as u16,
+            ),
+            None => None,
+        };
+        // The `ts` of a sim line is ignored: the shard stamps its own time.
+        if let Some(object) = value.as_object_mut() {
+            object.remove("ts");
+        }
+        let command: Command = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        match (&command, map.route(&command)) {
+            (Command::Timer {} | Command::Balances {}, _) => {}
+            (_, Some(shard)) => commands.push((shard, command, line_no)),
+            (Command::Deposit { .. } | Command::Withdraw { .. }, None) => {
+                commands.push((explicit_shard.unwrap_or(0), command, line_no));
+            }
+            (_, None) => {
+                for shard in 0..map.count() {
+                    commands.push((shard, command.clone(), line_no));
+                }
+            }
+        }
+    }
+    let mut report = BootstrapReport::default();
+    let deadline = Duration::from_secs(30);
+    for (shard, command, line) in commands {
+        let handle = &shards[usize::from(shard)];
+        let started = Instant::now();
+        let mut pending = Some(command);
+        while let Some(command) = pending.take() {
+            match handle.submit(line as u64, command.clone()) {
+                Ok(()) => {}
+                Err(SubmitError::Busy) if started.elapsed() < deadline => {
+                    pending = Some(command);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(error) => {
+                    return Err(NodeError::Config(format!(
+                        "bootstrap line {line}: shard {shard}: {error}"
+                    )));
+                }
+            }
+        }
+        report.commands += 1;
+        let batch = loop {
+            let batch = handle.acks().recv_timeout(deadline).map_err(|_| {
+                NodeError::Config(format!(
+                    "bootstrap line {line}: shard {shard} did not answer"
+                ))
+            })?;
+            if batch.outcomes.iter().any(|o| o.tag == line as u64) {
+                break batch;
+            }
+        };
+        for (outcome, events) in batch.iter() {
+            if outcome.tag != line as u64 {
+                continue;
+            }
+            for event in events {
+                if let Event::Rejected { reason, .. } = event {
+                    report.rejected += 1;
+                    tracing::warn!(
+                        line,
+                        shard,
+                        reason = reason.name(),
+                        "bootstrap command rejected"
+                    );
+                }
+            }
+        }
+    }
+    fs::write(&marker, format!("{digest}\n"))
+        .map_err(io_error(format!("write {}", marker.display())))?;
+    tracing::info!(
+        commands = report.commands,
+        rejected = report.rejected,
+        "bootstrap applied"
+    );
+    Ok(report)
+}
