@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod journal;
 mod race_model;
+mod serve;
 mod sim;
 
 /// A low-latency matching and odds engine for betting exchanges, pools and prediction markets.
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
+    /// Run a node: shards recovered from their journals, the bootstrap file, order entry.
+    Serve(serve::ServeArgs),
     /// Run a file of JSON commands through the engine and print the events.
     Sim(sim::SimArgs),
     /// Run a benchmark.
@@ -33,6 +36,7 @@ enum Commands {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Commands::Serve(args) => serve::run(&args),
         Commands::Sim(args) => sim::run(&args),
         Commands::Bench(args) => bench::run(&args),
         Commands::Journal(args) => journal::run(&args),
