@@ -153,6 +153,16 @@ impl Client {
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
         let stream = TcpStream::connect_timeout(&addr, options.timeout)?;
+        Self::over(stream, credentials, options)
+    }
+
+    /// Logs in over a stream that is already connected (to set socket options first).
+    pub fn over(
+        stream: TcpStream,
+        credentials: Credentials,
+        options: Options,
+    ) -> Result<Client, ClientError> {
+        let addr = stream.peer_addr()?;
         stream.set_nodelay(true)?;
         let cursors = options
             .resume

@@ -731,3 +731,183 @@ fn a_replay_survives_a_restart_of_the_node() {
         "the deposit too"
     );
 }
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_without_holding_up_others() {
+    let node = TestNode::start(&[(1, "market_maker"), (2, "pro")], |config| {
+        config.gateway.max_outbound_bytes = 64 << 10;
+        config.gateway.throttle = oddsmatch_net::gateway::ThrottleConfig::unlimited();
+    });
+    // A receive buffer of a few KiB, so that the kernel cannot hide the backlog.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&node.addr().into()).unwrap();
+    let mut slow = Client::over(socket.into(), credentials(1), Options::default()).unwrap();
+    slow.wait_for(WAIT, |m| matches!(m, ServerMsg::ReplayComplete { .. }))
+        .unwrap();
+    // Immediate-or-cancel orders on an empty book: two reports each, and the book stays empty.
+    for round in 0..40u64 {
+        for i in 0..1_000u64 {
+            let id = round * 1_000 + i + 1;
+            let mut msg = order(id, id, Side::Back, 1_000, 100);
+            if let ClientMsg::NewOrder(o) = &mut msg {
+                o.tif = oddsmatch_engine::TimeInForce::Ioc;
+            }
+            slow.queue(&msg);
+        }
+        if slow.flush().is_err() {
+            break;
+        }
+        if node
+            .node()
+            .gateway_stats()
+            .slow_consumers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
+            break;
+        }
+    }
+    // Meanwhile another client is served as usual.
+    let mut other = node.login(2);
+    other.send(&order(1, 1, Side::Back, 300, 100)).unwrap();
+    assert!(matches!(
+        report_for(&mut other, 1).body,
+        ReportBody::OrderAccepted { .. }
+    ));
+    assert!(
+        wait_until(|| node
+            .node()
+            .gateway_stats()
+            .slow_consumers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1),
+        "the slow client was cut off"
+    );
+    // Reading now, the slow client gets what was queued, then the reason (or the socket
+    // closes after the grace period).
+    let end = loop {
+        match slow.recv(WAIT) {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    match end {
+        Err(ClientError::Ended { reason, .. }) => assert_eq!(reason, EndReason::SlowConsumer),
+        Err(ClientError::Closed | ClientError::Io(_)) => {}
+        other => panic!("the session should have ended, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_login_that_does_not_come_in_time_ends_the_connection() {
+    let node = TestNode::start(&[(1, "pro")], |config| {
+        config.gateway.login_timeout_ms = 200
+    });
+    let mut stream = TcpStream::connect(node.addr()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let (header, body) = proto::split_frame(&bytes, 1 << 20).unwrap().unwrap();
+    assert!(matches!(
+        ServerMsg::decode(header, body).unwrap(),
+        ServerMsg::EndOfSession {
+            reason: EndReason::LoginTimeout,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn silence_past_the_heartbeat_timeout_ends_the_session() {
+    let node = TestNode::start(&[(1, "pro")], |_| {});
+    let options = Options {
+        heartbeat_ms: 100,
+        ..Options::default()
+    };
+    let mut client = node.login_with(1, options);
+    assert_eq!(client.session().heartbeat_ms, 100);
+    // The client library heartbeats only while it is read from; stay away for 3+ intervals.
+    std::thread::sleep(Duration::from_millis(600));
+    let end = loop {
+        match client.recv(WAIT) {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(
+            end,
+            Err(ClientError::Ended {
+                reason: EndReason::HeartbeatTimeout,
+                ..
+            })
+        ),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn an_account_holds_at_most_its_tiers_sessions() {
+    let node = TestNode::start(&[(1, "free")], |_| {});
+    let first = node.login(1);
+    let second = node.login(1);
+    let third = Client::connect(node.addr(), credentials(1), Options::default()).unwrap_err();
+    assert!(
+        matches!(
+            third,
+            ClientError::LoginRejected(LoginReject::TooManySessions)
+        ),
+        "{third}"
+    );
+    first.logout().unwrap();
+    // A session freed by a logout can be taken again.
+    let again =
+        wait_until(|| Client::connect(node.addr(), credentials(1), Options::default()).is_ok());
+    assert!(again);
+    drop(second);
+}
+
+#[test]
+fn a_request_that_reports_nothing_is_confirmed_with_request_done() {
+    let node = TestNode::start(&[(1, "pro")], |_| {});
+    let mut client = node.login(1);
+    client
+        .send(&ClientMsg::MassCancel(proto::MassCancel {
+            request_id: 5,
+            scope: Scope::All,
+        }))
+        .unwrap();
+    let done = client
+        .wait_for(WAIT, |m| matches!(m, ServerMsg::RequestDone { .. }))
+        .unwrap();
+    let ServerMsg::RequestDone {
+        request_id,
+        msg_type,
+        shard,
+        journal_seq,
+    } = done
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (request_id, msg_type, shard),
+        (5, proto::client_kind::MASS_CANCEL, 0)
+    );
+    assert!(journal_seq > 0);
+    // A request that does report gets its reports and no REQUEST_DONE.
+    client.send(&order(6, 6, Side::Back, 300, 100)).unwrap();
+    report_for(&mut client, 6);
+    client
+        .send(&ClientMsg::GetBalance { request_id: 7 })
+        .unwrap();
+    let mut seen_done = false;
+    loop {
+        match client.recv(WAIT).unwrap() {
+            Some(ServerMsg::Balance { .. }) => break,
+            Some(ServerMsg::RequestDone { .. }) => seen_done = true,
+            _ => {}
+        }
+    }
+    assert!(!seen_done);
+}

@@ -39,6 +39,7 @@ struct Inflight {
     slot: usize,
     session_id: u64,
     request_id: u64,
+    msg_type: u16,
     what: What,
 }
 
@@ -399,7 +400,7 @@ impl Core {
             return;
         }
         let key_id = login.key_id;
-        let tag = self.remember(slot, 0, What::KeyLookup);
+        let tag = self.remember(slot, 0, proto::client_kind::LOGIN, What::KeyLookup);
         // Keys are set on every shard; shard 0 answers.
         let looked_up = self.shards[0]
             .submitter
@@ -501,9 +502,11 @@ impl Core {
         let mut replay = Replay::default();
         let account_id = session.account;
         let account = self.accounts.get(&account_id).expect("registered at login");
+        let mut seen = vec![false; self.shards.len()];
         for cursor in &login.resume {
             let shard = usize::from(cursor.shard);
-            if shard >= self.shards.len() {
+            // A shard that does not exist, or one named twice, adds nothing.
+            if shard >= self.shards.len() || std::mem::replace(&mut seen[shard], true) {
                 continue;
             }
             let after: Position = (cursor.journal_seq, cursor.event_index);
@@ -653,7 +656,7 @@ impl Core {
             }
             Ok(Routed::Read(query)) => {
                 for shard in 0..self.shards.len() as u16 {
-                    let tag = self.remember(slot, request_id, What::Read);
+                    let tag = self.remember(slot, request_id, msg_type, What::Read);
                     let sent = self.shards[usize::from(shard)]
                         .submitter
                         .query(tag, query.clone());
@@ -884,7 +887,7 @@ impl Core {
         shard: u16,
         command: Command,
     ) {
-        let tag = self.remember(slot, request_id, What::Command);
+        let tag = self.remember(slot, request_id, msg_type, What::Command);
         match self.shards[usize::from(shard)]
             .submitter
             .submit(tag, command)
@@ -931,7 +934,7 @@ impl Core {
     }
 
     /// Takes a tag for a request and remembers where its answer goes.
-    fn remember(&mut self, slot: usize, request_id: u64, what: What) -> u64 {
+    fn remember(&mut self, slot: usize, request_id: u64, msg_type: u16, what: What) -> u64 {
         let tag = self.next_tag;
         self.next_tag += 1;
         let session_id = match self.sessions.get(slot) {
@@ -943,6 +946,7 @@ impl Core {
             slot,
             session_id,
             request_id,
+            msg_type,
             what,
         };
         self.inflight += 1;
@@ -988,6 +992,8 @@ impl Core {
             let origin_session = origin
                 .filter(|o| o.what == What::Command)
                 .map(|o| (o.slot, o.session_id, o.request_id));
+            let msg_type = origin.map_or(0, |o| o.msg_type);
+            let mut served = false;
             for (index, event) in events.iter().enumerate() {
                 let header = ReportHeader {
                     journal_seq: outcome.seq,
@@ -1017,7 +1023,7 @@ impl Core {
                 let mut reported = false;
                 for (account, body) in reports.into_iter().flatten() {
                     reported = true;
-                    self.report(account, header, body, origin_session);
+                    served |= self.report(account, header, body, origin_session);
                 }
                 if !reported
                     && let Event::Rejected { .. } = event
@@ -1025,6 +1031,7 @@ impl Core {
                 {
                     // A reject that names no account goes back to whoever asked.
                     if let Some(body) = reject_body(event) {
+                        served = true;
                         let header = ReportHeader {
                             request_id,
                             ..header
@@ -1033,7 +1040,38 @@ impl Core {
                     }
                 }
             }
+            if !served && let Some((slot, session_id, request_id)) = origin_session {
+                self.request_done(slot, session_id, (request_id, msg_type), shard, outcome.seq);
+            }
         }
+    }
+
+    /// Tells a session that its request was carried out without a report for it.
+    fn request_done(
+        &mut self,
+        slot: usize,
+        session_id: u64,
+        (request_id, msg_type): (u64, u16),
+        shard: u16,
+        seq: u64,
+    ) {
+        let Some(Some(session)) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        if session.id != session_id || !session.is_active() {
+            return;
+        }
+        let msg = ServerMsg::RequestDone {
+            request_id,
+            msg_type,
+            shard,
+            journal_seq: seq,
+        };
+        match session.replay.as_mut() {
+            Some(replay) => msg.encode(&mut replay.held),
+            None => msg.encode(session.outbound_mut()),
+        }
+        self.dirty.push(slot);
     }
 
     fn report(
@@ -1042,7 +1080,8 @@ impl Core {
         header: ReportHeader,
         body: proto::ReportBody,
         origin: Option<(usize, u64, u64)>,
-    ) {
+    ) -> bool {
+        let mut served = false;
         let capacity = self.config.replay_memory;
         let state = self
             .accounts
@@ -1058,6 +1097,7 @@ impl Core {
                 Some((origin_slot, session_id, request_id))
                     if origin_slot == slot && session_id == session.id =>
                 {
+                    served = true;
                     request_id
                 }
                 _ => 0,
@@ -1079,6 +1119,7 @@ impl Core {
             self.check_outbound(slot);
             i += 1;
         }
+        served
     }
 
     fn deliver(
@@ -1260,7 +1301,7 @@ impl Core {
     fn retry_cancels(&mut self) {
         let pending = std::mem::take(&mut self.pending_cancels);
         for (account, shard) in pending {
-            let tag = self.remember(usize::MAX, 0, What::Cancel);
+            let tag = self.remember(usize::MAX, 0, 0, What::Cancel);
             let command = Command::MassCancel {
                 account,
                 market: None,
@@ -1342,7 +1383,8 @@ impl Core {
         self.free_slots.push(slot);
     }
 
-    /// Cuts off a session whose unsent output passed the limit.
+    /// Cuts off a session whose unsent output passed the limit. Nothing more is queued for it;
+    /// what is queued, the reason last, is still offered to the socket for a grace period.
     fn check_outbound(&mut self, slot: usize) {
         let Some(Some(session)) = self.sessions.get_mut(slot) else {
             return;
@@ -1359,8 +1401,6 @@ impl Core {
                 EndReason::SlowConsumer,
                 "outbound buffer limit reached",
             );
-            // What is queued is not worth waiting for: close at once.
-            self.close(slot);
         }
     }
 

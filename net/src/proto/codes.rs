@@ -209,7 +209,7 @@ pub fn command_kind_from_code(code: u8) -> Option<CommandKind> {
         .copied()
 }
 
-const COMMAND_KINDS: [CommandKind; 22] = [
+const COMMAND_KINDS: [CommandKind; 23] = [
     CommandKind::CreateAccount,
     CommandKind::Deposit,
     CommandKind::Withdraw,
@@ -232,6 +232,7 @@ const COMMAND_KINDS: [CommandKind; 22] = [
     CommandKind::Vote,
     CommandKind::Timer,
     CommandKind::Balances,
+    CommandKind::SetApiKey,
 ];
 
 #[cfg(test)]
@@ -267,6 +268,36 @@ mod tests {
         round_trips::<EndReason>();
         for kind in COMMAND_KINDS {
             assert_eq!(command_kind_from_code(command_kind_code(kind)), Some(kind));
+            // A new command kind must get a code: this match stops compiling until it is
+            // added here and to the table.
+            match kind {
+                CommandKind::CreateAccount
+                | CommandKind::Deposit
+                | CommandKind::Withdraw
+                | CommandKind::KillSwitch
+                | CommandKind::CreateMarket
+                | CommandKind::OpenMarket
+                | CommandKind::SuspendMarket
+                | CommandKind::ResumeMarket
+                | CommandKind::CloseMarket
+                | CommandKind::SettleMarket
+                | CommandKind::VoidMarket
+                | CommandKind::PlaceOrder
+                | CommandKind::CancelOrder
+                | CommandKind::ReplaceOrder
+                | CommandKind::MassCancel
+                | CommandKind::MassQuote
+                | CommandKind::PlaceBet
+                | CommandKind::CancelBet
+                | CommandKind::ReferenceOdds
+                | CommandKind::Vote
+                | CommandKind::Timer
+                | CommandKind::Balances
+                | CommandKind::SetApiKey => {}
+            }
+        }
+        for (i, kind) in COMMAND_KINDS.iter().enumerate() {
+            assert!(!COMMAND_KINDS[..i].contains(kind), "{kind:?} has one code");
         }
         assert_eq!(command_kind_from_code(0), None);
     }

@@ -39,6 +39,7 @@ pub mod kind {
     pub const REQUEST_REJECTED: u16 = 0x0240;
     pub const THROTTLED: u16 = 0x0241;
     pub const BUSY: u16 = 0x0242;
+    pub const REQUEST_DONE: u16 = 0x0243;
     pub const END_OF_SESSION: u16 = 0x02FF;
 }
 
@@ -310,6 +311,14 @@ pub enum ServerMsg {
         msg_type: u16,
         shard: u16,
     },
+    /// The request was carried out and journaled without producing a report for this session
+    /// (a mass cancel with nothing open, an unchanged mass quote, accepted reference odds).
+    RequestDone {
+        request_id: u64,
+        msg_type: u16,
+        shard: u16,
+        journal_seq: u64,
+    },
     EndOfSession {
         reason: EndReason,
         detail: String,
@@ -337,6 +346,7 @@ impl ServerMsg {
             ServerMsg::RequestRejected { .. } => kind::REQUEST_REJECTED,
             ServerMsg::Throttled { .. } => kind::THROTTLED,
             ServerMsg::Busy { .. } => kind::BUSY,
+            ServerMsg::RequestDone { .. } => kind::REQUEST_DONE,
             ServerMsg::EndOfSession { .. } => kind::END_OF_SESSION,
         }
     }
@@ -430,6 +440,18 @@ impl ServerMsg {
                 shard,
             } => {
                 f.u64(*request_id).u16(*msg_type).u16(*shard).zeros(4);
+            }
+            ServerMsg::RequestDone {
+                request_id,
+                msg_type,
+                shard,
+                journal_seq,
+            } => {
+                f.u64(*request_id)
+                    .u16(*msg_type)
+                    .u16(*shard)
+                    .zeros(4)
+                    .u64(*journal_seq);
             }
             ServerMsg::EndOfSession { reason, detail } => {
                 let detail = truncate_utf8(detail, MAX_DETAIL);
@@ -607,13 +629,38 @@ impl ServerMsg {
                     shard,
                 }
             }
+            kind::REQUEST_DONE => {
+                r.expect_len(24)?;
+                let request_id = r.u64()?;
+                let msg_type = r.u16()?;
+                let shard = r.u16()?;
+                r.reserved(4)?;
+                ServerMsg::RequestDone {
+                    request_id,
+                    msg_type,
+                    shard,
+                    journal_seq: r.u64()?,
+                }
+            }
             kind::END_OF_SESSION => {
-                if r.len() < 8 || r.len() > 8 + MAX_DETAIL {
+                if r.len() < 8 {
                     return Err(r.length_error(8));
+                }
+                if r.len() > 8 + MAX_DETAIL {
+                    return Err(DecodeError::Count {
+                        field: "detail",
+                        value: r.len() - 8,
+                        max: MAX_DETAIL,
+                    });
                 }
                 let reason = r.enum8("reason")?;
                 r.reserved(7)?;
-                let detail = String::from_utf8_lossy(r.rest()).into_owned();
+                let detail = std::str::from_utf8(r.rest())
+                    .map_err(|error| DecodeError::Enum {
+                        field: "detail",
+                        value: error.valid_up_to() as u32,
+                    })?
+                    .to_owned();
                 ServerMsg::EndOfSession { reason, detail }
             }
             other => ServerMsg::Report(decode_report(other, &mut r)?),
