@@ -274,8 +274,8 @@ const BOOTSTRAP_MARKER: &str = "bootstrap.applied";
 
 /// Applies a file of sim commands once. Commands about one market go to the shard that owns
 /// it; `create_account`, `set_api_key` and `kill_switch` go to every shard (an account holds a
-/// wallet on each); `deposit` and `withdraw` go to the shard named by an extra `"shard"` key
-/// (0 when absent). A crash half way is harmless: every command is idempotent or rejected as a
+/// wallet on each); `deposit` and `withdraw` go to the shard named by an extra `"shard"` key,
+/// which may be left out only when there is one shard. A crash half way is harmless: every command is idempotent or rejected as a
 /// duplicate the second time, and the marker is only written at the end.
 fn apply_bootstrap(
     path: &Path,
@@ -335,7 +335,24 @@ fn apply_bootstrap(
             (Command::Timer {} | Command::Balances {}, _) => {}
             (_, Some(shard)) => commands.push((shard, command, line_no)),
             (Command::Deposit { .. } | Command::Withdraw { .. }, None) => {
-                commands.push((explicit_shard.unwrap_or(0), command, line_no));
+                // Wallets are per shard: with several shards, money must be put where the
+                // account will trade, so the line has to say which shard that is.
+                let shard = match (explicit_shard, map.count()) {
+                    (Some(shard), _) => shard,
+                    (None, 1) => 0,
+                    (None, count) => {
+                        return Err(bad(format!(
+                            "with {count} shards a {} must name its shard (\"shard\": 0 to {})",
+                            if matches!(command, Command::Deposit { .. }) {
+                                "deposit"
+                            } else {
+                                "withdrawal"
+                            },
+                            count - 1
+                        )));
+                    }
+                };
+                commands.push((shard, command, line_no));
             }
             (_, None) => {
                 for shard in 0..map.count() {

@@ -911,3 +911,90 @@ fn a_request_that_reports_nothing_is_confirmed_with_request_done() {
     }
     assert!(!seen_done);
 }
+
+#[test]
+fn two_shards_route_by_market_and_answer_account_wide_requests_from_both() {
+    let node = TestNode::start(&[(1, "pro"), (2, "pro")], |config| config.shards.count = 2);
+    let mut client = node.login(1);
+    assert_eq!(client.session().shard_count, 2);
+    // Market 1 lives on shard 1 (id modulo 2); market 2 (a pool) on shard 0.
+    client.send(&order(1, 1, Side::Back, 300, 100)).unwrap();
+    let on_exchange = report_for(&mut client, 1);
+    assert_eq!(on_exchange.header.shard, 1);
+    client
+        .send(&ClientMsg::PlaceBet(proto::PlaceBet {
+            request_id: 2,
+            client_order_id: 2,
+            stake_minor: 100,
+            market: MarketId(2),
+            selection: oddsmatch_engine::SelectionId(1),
+        }))
+        .unwrap();
+    let on_pool = report_for(&mut client, 2);
+    assert!(matches!(on_pool.body, ReportBody::BetAccepted { .. }));
+    assert_eq!(on_pool.header.shard, 0);
+    // A balance read is answered by each shard's wallet.
+    client
+        .send(&ClientMsg::GetBalance { request_id: 3 })
+        .unwrap();
+    let mut shards = Vec::new();
+    while shards.len() < 2 {
+        if let ServerMsg::Balance {
+            header,
+            balance: Some(balance),
+        } = client
+            .wait_for(WAIT, |m| matches!(m, ServerMsg::Balance { .. }))
+            .unwrap()
+        {
+            assert!(header.last);
+            shards.push((header.shard, balance.exposure_minor));
+        }
+    }
+    shards.sort();
+    assert_eq!(shards, [(0, 100), (1, 100)]);
+    // Mass cancel everywhere: shard 1 cancels the order, shard 0 has none (pool bets are not
+    // orders) and confirms with REQUEST_DONE.
+    client
+        .send(&ClientMsg::MassCancel(proto::MassCancel {
+            request_id: 4,
+            scope: Scope::All,
+        }))
+        .unwrap();
+    let cancelled = report_for(&mut client, 4);
+    assert_eq!(cancelled.header.shard, 1);
+    let done = client
+        .wait_for(WAIT, |m| {
+            matches!(m, ServerMsg::RequestDone { request_id: 4, .. })
+        })
+        .unwrap();
+    assert!(matches!(done, ServerMsg::RequestDone { shard: 0, .. }));
+    // Cursors are kept per shard.
+    let cursors = client.cursors();
+    assert_eq!(cursors.iter().map(|c| c.shard).collect::<Vec<_>>(), [0, 1]);
+}
+
+#[test]
+fn with_several_shards_a_bootstrap_deposit_must_name_its_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bootstrap.jsonl");
+    std::fs::write(
+        &path,
+        "{\"cmd\":\"create_account\",\"account\":1}\n{\"cmd\":\"deposit\",\"account\":1,\"amount\":5,\"transfer_id\":1}\n",
+    )
+    .unwrap();
+    let mut config = oddsmatch_net::node::NodeConfig {
+        data_dir: dir.path().join("data"),
+        bootstrap: Some(path),
+        ..Default::default()
+    };
+    config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    config.shards.count = 2;
+    config.shards.segment_bytes = 1 << 20;
+    let error = oddsmatch_net::node::Node::start(config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(":2:") && error.contains("must name its shard"),
+        "{error}"
+    );
+}

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod journal;
+mod order;
 mod race_model;
 mod serve;
 mod sim;
@@ -28,6 +29,8 @@ enum Commands {
     Bench(bench::BenchArgs),
     /// Verify, dump, count, replay and snapshot a journal.
     Journal(journal::JournalArgs),
+    /// Place, cancel and list orders, and read the balance, over the order-entry protocol.
+    Order(order::OrderArgs),
     /// Simulate a race and print its win probabilities as reference_odds lines (an example
     /// feed model).
     RaceModel(race_model::RaceModelArgs),
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Commands::Sim(args) => sim::run(&args),
         Commands::Bench(args) => bench::run(&args),
         Commands::Journal(args) => journal::run(&args),
+        Commands::Order(args) => return order::main(&args),
         Commands::RaceModel(args) => race_model::run(&args),
     };
     match result {

@@ -31,7 +31,7 @@ pub struct ServeArgs {
     /// Journal durability: os, interval[:N{us,ms}] or sync.
     #[arg(long)]
     pub durability: Option<String>,
-    /// What a shard does when idle: spin, yield or park[:DURATION].
+    /// What a shard does when idle: spin, yield or `park[:DURATION]`.
     #[arg(long)]
     pub idle: Option<String>,
     /// A file of sim commands (accounts, API keys, markets) applied once.

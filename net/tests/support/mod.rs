@@ -40,6 +40,11 @@ fn hex(bytes: &[u8]) -> String {
 /// Bootstrap lines: accounts with keys and money, exchange market 1 (selections 1-3) and pool
 /// market 2 (selections 1-2), both open.
 pub fn bootstrap(accounts: &[(u32, &str)]) -> String {
+    bootstrap_on(accounts, 1)
+}
+
+/// The same with a deposit into the account's wallet on each of `shards` shards.
+pub fn bootstrap_on(accounts: &[(u32, &str)], shards: u16) -> String {
     let mut lines = String::new();
     for (account, tier) in accounts {
         lines +=
@@ -49,9 +54,11 @@ pub fn bootstrap(accounts: &[(u32, &str)]) -> String {
             key_id(*account),
             hex(&secret(*account))
         );
-        lines += &format!(
-            "{{\"cmd\":\"deposit\",\"account\":{account},\"amount\":100000000,\"transfer_id\":{account}}}\n"
-        );
+        for shard in 0..shards {
+            lines += &format!(
+                "{{\"cmd\":\"deposit\",\"shard\":{shard},\"account\":{account},\"amount\":100000000,\"transfer_id\":{account}}}\n"
+            );
+        }
     }
     lines += "{\"cmd\":\"create_market\",\"market\":1,\"selections\":[1,2,3]}\n";
     lines += "{\"cmd\":\"open_market\",\"market\":1}\n";
@@ -70,15 +77,15 @@ impl TestNode {
     pub fn start(accounts: &[(u32, &str)], tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let bootstrap_path = dir.path().join("bootstrap.jsonl");
-        std::fs::write(&bootstrap_path, bootstrap(accounts)).unwrap();
         let mut config = NodeConfig {
             data_dir: dir.path().join("data"),
-            bootstrap: Some(bootstrap_path),
+            bootstrap: Some(bootstrap_path.clone()),
             ..NodeConfig::default()
         };
         config.gateway.listen = "127.0.0.1:0".parse().unwrap();
         config.shards.segment_bytes = 1 << 20;
         tweak(&mut config);
+        std::fs::write(&bootstrap_path, bootstrap_on(accounts, config.shards.count)).unwrap();
         let node = Node::start(config.clone()).unwrap();
         assert_eq!(
             node.bootstrap().rejected,
