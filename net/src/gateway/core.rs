@@ -88,6 +88,8 @@ pub(crate) struct Core {
     replay_done: Receiver<Done>,
     /// Sessions with output to write.
     dirty: Vec<usize>,
+    /// Sessions whose sockets still hold bytes after their turn.
+    unread: Vec<usize>,
     last_scan: Instant,
     frame_buf: Vec<u8>,
 }
@@ -123,6 +125,7 @@ impl Core {
             replay_jobs,
             replay_done,
             dirty: Vec::new(),
+            unread: Vec::new(),
             last_scan: Instant::now(),
             frame_buf: Vec::new(),
         };
@@ -166,7 +169,10 @@ impl Core {
             }
             let mut progressed = self.drain_shards();
             progressed |= self.drain_replays();
-            let timeout = if progressed || (self.inflight > 0 && busy_since.elapsed() < spin) {
+            let timeout = if progressed
+                || !self.unread.is_empty()
+                || (self.inflight > 0 && busy_since.elapsed() < spin)
+            {
                 Some(Duration::ZERO)
             } else {
                 // Sleep until a shard rings, a socket is ready or the next timer scan.
@@ -206,6 +212,9 @@ impl Core {
                     }
                 }
                 busy_since = now;
+            }
+            for slot in std::mem::take(&mut self.unread) {
+                self.on_readable(slot, now);
             }
             if now.duration_since(self.last_scan) >= SCAN_INTERVAL {
                 self.last_scan = now;
@@ -275,18 +284,23 @@ impl Core {
         };
         if matches!(session.phase, Phase::Ending) {
             // Nothing more is taken from a session that is ending; drain the socket.
-            session.read(limit);
-            session.consume(session.inbound().len());
+            for _ in 0..READ_ROUNDS {
+                let (_, drained) = session.read(limit);
+                session.consume(session.inbound().len());
+                if drained {
+                    break;
+                }
+            }
             if session.dead {
                 self.close(slot);
             }
             return;
         }
-        loop {
+        for _ in 0..READ_ROUNDS {
             let Some(Some(session)) = self.sessions.get_mut(slot) else {
                 return;
             };
-            let got = session.read(limit);
+            let (got, drained) = session.read(limit);
             if got {
                 session.last_received = now;
             }
@@ -298,11 +312,13 @@ impl Core {
                 self.close(slot);
                 return;
             }
-            // Stop when the socket is drained (the buffer was not filled to the limit).
-            if !got || session.inbound().len() < limit / 2 {
+            if drained {
                 return;
             }
         }
+        // Bytes are left in the socket: come back after the other sessions and the shards'
+        // answers had their turn (readiness is edge-triggered, so no new event would come).
+        self.unread.push(slot);
     }
 
     fn process_frames(&mut self, slot: usize, now: Instant) {
@@ -1480,6 +1496,8 @@ enum Routed {
 const SCAN_INTERVAL: Duration = Duration::from_millis(10);
 /// Bytes read from one connection before its frames are processed.
 const READ_LIMIT: usize = 256 * 1024;
+/// Reads of up to `READ_LIMIT` one connection gets per turn.
+const READ_ROUNDS: usize = 4;
 
 fn new_account(live: &[u64], shards: usize) -> AccountState {
     AccountState {

@@ -99,15 +99,15 @@ impl Session {
         matches!(self.phase, Phase::Active)
     }
 
-    /// Reads everything the socket has (edge-triggered readiness needs that). Returns whether
-    /// anything arrived.
-    pub(crate) fn read(&mut self, limit: usize) -> bool {
+    /// Reads what the socket has, up to `limit` bytes buffered. Returns whether anything
+    /// arrived and whether the socket is drained (would block, closed or failed). Readiness is
+    /// edge-triggered: a caller that stopped at the limit must read again after consuming.
+    pub(crate) fn read(&mut self, limit: usize) -> (bool, bool) {
         let mut got = false;
         loop {
             if self.inbound.len() >= limit {
-                // The caller consumes whole frames between reads; a buffer this full means
-                // frames are waiting to be processed, so stop reading for now.
-                return got;
+                // Frames are waiting to be processed first.
+                return (got, false);
             }
             let len = self.inbound.len();
             self.inbound.resize(len + READ_CHUNK, 0);
@@ -115,7 +115,7 @@ impl Session {
                 Ok(0) => {
                     self.inbound.truncate(len);
                     self.dead = true;
-                    return got;
+                    return (got, true);
                 }
                 Ok(n) => {
                     self.inbound.truncate(len + n);
@@ -123,7 +123,7 @@ impl Session {
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.inbound.truncate(len);
-                    return got;
+                    return (got, true);
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {
                     self.inbound.truncate(len);
@@ -131,7 +131,7 @@ impl Session {
                 Err(_) => {
                     self.inbound.truncate(len);
                     self.dead = true;
-                    return got;
+                    return (got, true);
                 }
             }
         }
