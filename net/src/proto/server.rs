@@ -999,6 +999,17 @@ fn decode_report(kind: u16, r: &mut Fields<'_>) -> Result<Report, DecodeError> {
                     value: u32::from(present),
                 });
             }
+            // A field marked absent must be zero, like a reserved field (offsets in the frame).
+            let absent_but_set = [
+                (PRESENT_CLIENT_ORDER_ID, client_order_id != 0, 40),
+                (PRESENT_ORDER_ID, order_id != 0, 48),
+                (PRESENT_MARKET, market != 0, 56),
+            ];
+            for (bit, set, offset) in absent_but_set {
+                if present & bit == 0 && set {
+                    return Err(DecodeError::Reserved(offset));
+                }
+            }
             ReportBody::OrderRejected {
                 client_order_id: (present & PRESENT_CLIENT_ORDER_ID != 0)
                     .then_some(client_order_id),
