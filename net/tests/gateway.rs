@@ -998,3 +998,42 @@ fn with_several_shards_a_bootstrap_deposit_must_name_its_shard() {
         "{error}"
     );
 }
+
+#[test]
+fn a_feed_sends_reference_odds_and_nothing_that_trades() {
+    let node = TestNode::start(&[(1, "pro"), (9, "feed")], |_| {});
+    let mut feed = node.login(9);
+    assert_eq!(feed.session().role, oddsmatch_engine::Role::Feed);
+    let reference = |request_id, probabilities_bps: Vec<u16>| {
+        ClientMsg::ReferenceOdds(proto::ReferenceOdds {
+            request_id,
+            market: MarketId(1),
+            probabilities_bps,
+        })
+    };
+    feed.send(&reference(1, vec![5_000, 3_000, 2_000])).unwrap();
+    let done = feed
+        .wait_for(WAIT, |m| {
+            matches!(m, ServerMsg::RequestDone { request_id: 1, .. })
+        })
+        .unwrap();
+    assert!(matches!(done, ServerMsg::RequestDone { shard: 0, .. }));
+    // One probability per selection, each at most 10000 bps: checked before the shard.
+    feed.send(&reference(2, vec![5_000, 5_000])).unwrap();
+    assert_eq!(
+        rejected(&mut feed, 2),
+        RejectReason::InvalidReference.code()
+    );
+    feed.send(&reference(3, vec![5_000, 3_000, 10_001]))
+        .unwrap();
+    assert_eq!(
+        rejected(&mut feed, 3),
+        RejectReason::InvalidReference.code()
+    );
+    // A feed does not trade.
+    feed.send(&order(4, 4, Side::Back, 300, 100)).unwrap();
+    assert_eq!(
+        rejected(&mut feed, 4),
+        RejectReason::RoleNotPermitted.code()
+    );
+}

@@ -47,14 +47,21 @@ pub fn bootstrap(accounts: &[(u32, &str)]) -> String {
 pub fn bootstrap_on(accounts: &[(u32, &str)], shards: u16) -> String {
     let mut lines = String::new();
     for (account, tier) in accounts {
-        lines +=
-            &format!("{{\"cmd\":\"create_account\",\"account\":{account},\"tier\":\"{tier}\"}}\n");
+        // "feed" makes a price-feed account (role feed, tier pro), which holds no money.
+        let (tier, role) = match *tier {
+            "feed" => ("pro", "feed"),
+            tier => (tier, "trader"),
+        };
+        lines += &format!(
+            "{{\"cmd\":\"create_account\",\"account\":{account},\"tier\":\"{tier}\",\"role\":\"{role}\"}}\n"
+        );
         lines += &format!(
             "{{\"cmd\":\"set_api_key\",\"account\":{account},\"key_id\":{},\"secret\":\"{}\"}}\n",
             key_id(*account),
             hex(&secret(*account))
         );
-        for shard in 0..shards {
+        let wallets = if role == "feed" { 0 } else { shards };
+        for shard in 0..wallets {
             lines += &format!(
                 "{{\"cmd\":\"deposit\",\"shard\":{shard},\"account\":{account},\"amount\":100000000,\"transfer_id\":{account}}}\n"
             );
