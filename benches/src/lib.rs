@@ -20,10 +20,16 @@
 //! against the engine alone, `sync` commit latency against a bare `msync`, replay against the
 //! engine alone, and restart time on a ten-million-record journal ([`journal`]).
 //!
+//! The order-entry benchmark ([`run_e2e_bench`], `oddsmatch bench e2e`) sends `NEW_ORDER`s
+//! over loopback TCP to a node in the same process (gateway, one shard, journal) and measures
+//! open-loop latency at fixed rates and one connection's pipelined throughput, beside a bare
+//! TCP echo server measured in the same run ([`e2e`]).
+//!
 //! Benchmarks are never assertions: nothing here fails because something was slow.
 
 #![warn(missing_docs)]
 
+pub mod e2e;
 pub mod journal;
 pub mod measure;
 pub mod pool;
@@ -37,6 +43,7 @@ use std::time::{Duration, Instant};
 use oddsmatch_engine::book::{LadderBook, OrderBook, ReferenceBook};
 use oddsmatch_engine::{Engine, EngineConfig, Input};
 
+pub use e2e::{E2eBenchOptions, E2eBenchReport, run_e2e_bench};
 pub use journal::{JournalBenchOptions, JournalBenchReport, JournalStep, run_journal_bench};
 pub use report::{
     BookKind, BookResult, EngineBenchReport, MarketDataResult, ModeResult, OpLatency, OpShare,

@@ -8,24 +8,33 @@
 //! thread), `sync` commit latency, replay, and restart on a large journal. Its temporary files
 //! go under `--dir` and are deleted as each step ends.
 //!
+//! `oddsmatch bench e2e` sends `NEW_ORDER`s over loopback TCP to a node in this process (one
+//! shard, journal `--durability os` by default) and to a bare TCP echo server: open-loop
+//! latency at `--rates`, coordinated-omission corrected, and one pipelined connection's
+//! throughput, each the median of `--runs`.
+//!
 //! Progress goes to standard error; the table (or the JSON report) to standard output, so that
 //! `oddsmatch bench engine --json > results.json` captures only the report.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use oddsmatch_benches::e2e::MAX_WINDOW;
 use oddsmatch_benches::workload::MAX_MARKETS;
 use oddsmatch_benches::{
-    Case, EngineBenchOptions, JournalBenchOptions, JournalStep, run_engine_bench, run_journal_bench,
+    Case, E2eBenchOptions, EngineBenchOptions, JournalBenchOptions, JournalStep, run_e2e_bench,
+    run_engine_bench, run_journal_bench,
 };
 use oddsmatch_engine::shard::IdleStrategy;
+use oddsmatch_journal::Durability;
 
 /// The benchmarks `oddsmatch bench` knows.
-const KNOWN: [&str; 2] = ["engine", "journal"];
+const KNOWN: [&str; 3] = ["engine", "journal", "e2e"];
 
 /// Arguments of `oddsmatch bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which benchmark (`engine` or `journal`).
+    /// Which benchmark (`engine`, `journal` or `e2e`).
     pub which: String,
     /// Print the results as JSON.
     #[arg(long)]
@@ -101,9 +110,48 @@ pub struct BenchArgs {
     /// Journal: segment size of the commands and restart steps' journals, in bytes.
     #[arg(long, default_value_t = JournalBenchOptions::default().segment_bytes)]
     pub segment_bytes: u64,
-    /// Journal: where the temporary files go (default: the system's temporary directory).
+    /// Journal, e2e: where the temporary files go (default: the system's temporary
+    /// directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// E2e: open-loop rates in requests per second, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = E2eBenchOptions::default().rates,
+          value_parser = clap::value_parser!(u64).range(1..=oddsmatch_benches::e2e::MAX_RATE))]
+    pub rates: Vec<u64>,
+    /// E2e: recorded time per rate and run, in milliseconds.
+    #[arg(long, default_value_t = E2eBenchOptions::default().duration.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration_ms: u64,
+    /// E2e: unrecorded time before it, in milliseconds.
+    #[arg(long, default_value_t = E2eBenchOptions::default().warmup.as_millis() as u64)]
+    pub warmup_ms: u64,
+    /// E2e: requests of each pipelined throughput run.
+    #[arg(long, default_value_t = E2eBenchOptions::default().orders,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub orders: u64,
+    /// E2e: the most requests sent and not yet answered in a throughput run.
+    #[arg(long, default_value_t = E2eBenchOptions::default().window,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_WINDOW))]
+    pub window: u64,
+    /// E2e: requests per write in a throughput run.
+    #[arg(long, default_value_t = E2eBenchOptions::default().batch,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: u64,
+    /// E2e: the journal durabilities to run oddsmatch with, comma-separated (os, sync,
+    /// interval[:N{us,ms}]).
+    #[arg(long, value_delimiter = ',',
+          default_values_t = E2eBenchOptions::default().durabilities,
+          value_parser = parse_durability)]
+    pub durability: Vec<Durability>,
+    /// E2e: runs of everything (the medians are reported).
+    #[arg(long, default_value_t = E2eBenchOptions::default().runs,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+}
+
+fn parse_durability(text: &str) -> Result<Durability, String> {
+    text.parse()
+        .map_err(|_| format!("unknown durability `{text}`; known: os, sync, interval[:N{{us,ms}}]"))
 }
 
 fn parse_step(name: &str) -> Result<JournalStep, String> {
@@ -128,6 +176,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.which.as_str() {
         "engine" => engine(args),
         "journal" => journal(args),
+        "e2e" => e2e(args),
         other => Err(format!(
             "bench: unknown benchmark `{other}`; known: {}",
             KNOWN.join(", ")
@@ -209,6 +258,38 @@ fn journal(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
+fn e2e(args: &BenchArgs) -> Result<(), String> {
+    let options = E2eBenchOptions {
+        rates: args.rates.clone(),
+        duration: Duration::from_millis(args.duration_ms),
+        warmup: Duration::from_millis(args.warmup_ms),
+        orders: args.orders,
+        window: args.window,
+        batch: args.batch,
+        durabilities: args.durability.clone(),
+        runs: args.runs,
+        dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
+        settle_disks: true,
+    };
+    options.validate().map_err(|e| format!("bench: {e}"))?;
+    let report = run_e2e_bench(&options, &mut |line| eprintln!("{line}"))
+        .map_err(|e| format!("bench: {e}"))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: the runs did not do the expected work ({}); the figures are not comparable",
+            report.mismatches.join("; ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +344,45 @@ mod tests {
         assert_eq!(args.dir, Some(PathBuf::from("/somewhere")));
         let error = parse(&["journal", "--steps", "fsync"]).unwrap_err();
         assert!(error.to_string().contains("known: append"), "{error}");
+    }
+
+    #[test]
+    fn e2e_options_parse_with_their_defaults() {
+        let args = parse(&["e2e"]).unwrap();
+        let defaults = E2eBenchOptions::default();
+        assert_eq!(args.rates, [1_000, 10_000, 50_000]);
+        assert_eq!(args.duration_ms, 2_000);
+        assert_eq!(args.warmup_ms, 500);
+        assert_eq!(args.orders, defaults.orders);
+        assert_eq!((args.window, args.batch), (8_192, 64));
+        assert_eq!(args.durability, [Durability::Os]);
+        assert_eq!(args.runs, 3);
+        let args = parse(&[
+            "e2e",
+            "--rates",
+            "2000,20000",
+            "--durability",
+            "os,sync",
+            "--runs",
+            "1",
+            "--orders",
+            "5000",
+        ])
+        .unwrap();
+        assert_eq!(args.rates, [2_000, 20_000]);
+        assert_eq!(args.durability, [Durability::Os, Durability::Sync]);
+        assert_eq!((args.runs, args.orders), (1, 5_000));
+        let error = parse(&["e2e", "--durability", "fsync"]).unwrap_err();
+        assert!(error.to_string().contains("known: os, sync"), "{error}");
+        assert!(parse(&["e2e", "--window", "100000"]).is_err());
+        assert!(parse(&["e2e", "--runs", "0"]).is_err());
+    }
+
+    #[test]
+    fn e2e_options_are_checked_before_anything_runs() {
+        let args = parse(&["e2e", "--durability", "os,os"]).unwrap();
+        let message = run(&args).unwrap_err();
+        assert!(message.contains("named twice"), "{message}");
     }
 
     #[test]
