@@ -57,6 +57,9 @@ pub(crate) struct Session {
     pub(crate) dead_man: Option<Duration>,
     pub(crate) replay: Option<Replay>,
     inbound: Vec<u8>,
+    /// `inbound[in_start..in_end]` is read and not yet consumed.
+    in_start: usize,
+    in_end: usize,
     outbound: Vec<u8>,
     /// Bytes of `outbound` already written.
     written: usize,
@@ -68,7 +71,8 @@ pub(crate) struct Session {
     pub(crate) dead: bool,
 }
 
-const READ_CHUNK: usize = 64 * 1024;
+/// The read buffer's first size; it doubles while a frame does not fit, up to the limit.
+const READ_CHUNK: usize = 16 * 1024;
 
 impl Session {
     pub(crate) fn new(stream: TcpStream, id: u64, heartbeat: Duration, now: Instant) -> Self {
@@ -87,6 +91,8 @@ impl Session {
             dead_man: None,
             replay: None,
             inbound: Vec::new(),
+            in_start: 0,
+            in_end: 0,
             outbound: Vec::new(),
             written: 0,
             blocked: false,
@@ -102,34 +108,38 @@ impl Session {
     /// Reads what the socket has, up to `limit` bytes buffered. Returns whether anything
     /// arrived and whether the socket is drained (would block, closed or failed). Readiness is
     /// edge-triggered: a caller that stopped at the limit must read again after consuming.
+    ///
+    /// The buffer is zeroed only when it grows (from `READ_CHUNK` up to `limit`), never per
+    /// read; consumed bytes are dropped by moving the unread tail to the front.
     pub(crate) fn read(&mut self, limit: usize) -> (bool, bool) {
         let mut got = false;
         loop {
-            if self.inbound.len() >= limit {
-                // Frames are waiting to be processed first.
-                return (got, false);
+            if self.in_end == self.inbound.len() {
+                if self.in_start > 0 {
+                    self.inbound.copy_within(self.in_start..self.in_end, 0);
+                    self.in_end -= self.in_start;
+                    self.in_start = 0;
+                } else if self.inbound.len() < limit {
+                    let grown = (self.inbound.len() * 2).clamp(READ_CHUNK, limit);
+                    self.inbound.resize(grown, 0);
+                } else {
+                    // Frames are waiting to be processed first.
+                    return (got, false);
+                }
+                continue;
             }
-            let len = self.inbound.len();
-            self.inbound.resize(len + READ_CHUNK, 0);
-            match self.stream.read(&mut self.inbound[len..]) {
+            match self.stream.read(&mut self.inbound[self.in_end..]) {
                 Ok(0) => {
-                    self.inbound.truncate(len);
                     self.dead = true;
                     return (got, true);
                 }
                 Ok(n) => {
-                    self.inbound.truncate(len + n);
+                    self.in_end += n;
                     got = true;
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    self.inbound.truncate(len);
-                    return (got, true);
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {
-                    self.inbound.truncate(len);
-                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return (got, true),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    self.inbound.truncate(len);
                     self.dead = true;
                     return (got, true);
                 }
@@ -137,13 +147,18 @@ impl Session {
         }
     }
 
+    /// The bytes read and not yet consumed.
     pub(crate) fn inbound(&self) -> &[u8] {
-        &self.inbound
+        &self.inbound[self.in_start..self.in_end]
     }
 
-    /// Drops the first `n` bytes read (processed frames).
+    /// Drops the first `n` unconsumed bytes (processed frames).
     pub(crate) fn consume(&mut self, n: usize) {
-        self.inbound.drain(..n);
+        self.in_start = (self.in_start + n).min(self.in_end);
+        if self.in_start == self.in_end {
+            self.in_start = 0;
+            self.in_end = 0;
+        }
     }
 
     /// Queues a message.
