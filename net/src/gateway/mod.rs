@@ -78,7 +78,7 @@ impl Default for GatewayConfig {
             heartbeat_misses: 3,
             max_outbound_bytes: 4 << 20,
             replay_memory: 1_024,
-            spin_us: 50,
+            spin_us: 250,
             throttle: ThrottleConfig::default(),
         }
     }
