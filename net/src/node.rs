@@ -178,7 +178,7 @@ impl Node {
         let gateway = Gateway::bind(config.gateway.clone())
             .map_err(io_error(format!("listen on {}", config.gateway.listen)))?;
         let addr = gateway.local_addr();
-        let mut shards = Vec::new();
+        let mut shards: Vec<ShardHandle> = Vec::new();
         let mut dirs = Vec::new();
         for shard in 0..config.shards.count {
             let dir = config.data_dir.join(format!("shard-{shard}"));
@@ -192,8 +192,15 @@ impl Node {
             shard_config.snapshot_every = config.shards.snapshot_every;
             shard_config.snapshots_kept = config.shards.snapshots_kept;
             shard_config.notify = Some(gateway.notifier());
-            let handle = ShardHandle::start(shard_config)
-                .map_err(|source| NodeError::Shard { shard, source })?;
+            let handle = match ShardHandle::start(shard_config) {
+                Ok(handle) => handle,
+                Err(source) => {
+                    for started in shards {
+                        let _ = started.shutdown();
+                    }
+                    return Err(NodeError::Shard { shard, source });
+                }
+            };
             let report = handle.start_report();
             tracing::info!(shard, ?report, "shard started");
             shards.push(handle);
@@ -201,7 +208,17 @@ impl Node {
         }
         let map = ShardMap::new(config.shards.count);
         let bootstrap = match &config.bootstrap {
-            Some(path) => apply_bootstrap(path, &config.data_dir, &shards, &map)?,
+            Some(path) => match apply_bootstrap(path, &config.data_dir, &shards, &map) {
+                Ok(report) => report,
+                Err(error) => {
+                    // Stop the shards cleanly: what the bootstrap applied is journaled, and
+                    // the next start applies the file again (it is idempotent).
+                    for handle in shards {
+                        let _ = handle.shutdown();
+                    }
+                    return Err(error);
+                }
+            },
             None => BootstrapReport::default(),
         };
         let links = shards
