@@ -1099,10 +1099,11 @@ impl Core {
     ) -> bool {
         let mut served = false;
         let capacity = self.config.replay_memory;
-        let state = self
-            .accounts
-            .entry(account)
-            .or_insert_with(|| new_account(&self.live, self.shards.len()));
+        // Only accounts that logged in since the gateway started are remembered (a reconnect
+        // is what memory is for); the others' replays come from the journal.
+        let Some(state) = self.accounts.get_mut(&account) else {
+            return false;
+        };
         state.recent[usize::from(header.shard)].push(header, body, capacity);
         for i in 0..state.sessions.len() {
             let slot = state.sessions[i];
