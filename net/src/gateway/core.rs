@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 
 use super::directory::Directory;
 use super::replay::{self, Done, Job};
-use super::reports::{Position, Recent, reports_of};
+use super::reports::{Audience, Position, Recent, reports_of};
 use super::session::{Phase, Replay, Session};
 use super::throttle::{Cost, Throttle};
 use super::{
@@ -91,7 +91,6 @@ pub(crate) struct Core {
     /// Sessions whose sockets still hold bytes after their turn.
     unread: Vec<usize>,
     last_scan: Instant,
-    frame_buf: Vec<u8>,
 }
 
 impl Core {
@@ -127,7 +126,6 @@ impl Core {
             dirty: Vec::new(),
             unread: Vec::new(),
             last_scan: Instant::now(),
-            frame_buf: Vec::new(),
         };
         core.load_markets()?;
         Ok(core)
@@ -346,16 +344,14 @@ impl Core {
                     return;
                 }
             };
-            let len = header.len as usize;
-            self.frame_buf.clear();
-            self.frame_buf.extend_from_slice(body);
-            consumed += len;
-            let body = std::mem::take(&mut self.frame_buf);
-            match ClientMsg::decode(header, &body) {
+            consumed += header.len as usize;
+            // Decoded while the bytes are borrowed; what is kept is owned by the message.
+            let decoded = ClientMsg::decode(header, body)
+                .map_err(|error| (error, request_id_of(header.kind, body)));
+            match decoded {
                 Ok(msg) => self.on_message(slot, msg, now),
-                Err(error) => {
+                Err((error, request_id)) => {
                     self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                    let request_id = request_id_of(header.kind, &body);
                     if let Some(Some(session)) = self.sessions.get_mut(slot) {
                         tracing::debug!(session = session.id, %error, "bad frame");
                         session.send(&ServerMsg::RequestRejected {
@@ -367,7 +363,6 @@ impl Core {
                     }
                 }
             }
-            self.frame_buf = body;
         }
         if let Some(Some(session)) = self.sessions.get_mut(slot) {
             session.consume(consumed);
@@ -533,7 +528,7 @@ impl Core {
                             header: *header,
                             body: *body,
                         };
-                        ServerMsg::Report(report).encode(session.outbound_mut());
+                        session.send(&ServerMsg::Report(report));
                         replay.reports += 1;
                     }
                 }
@@ -1029,31 +1024,24 @@ impl Core {
                     self.directory
                         .insert(shard, market, kind, ladder, selections);
                 }
-                let (reports, broadcast) = reports_of(event);
-                if broadcast {
-                    if let [Some((_, body)), _] = reports {
-                        self.broadcast(header, body);
+                match reports_of(event) {
+                    Audience::Accounts(reports) => {
+                        for (account, body) in reports.into_iter().flatten() {
+                            served |= self.report(account, header, body, origin_session);
+                        }
                     }
-                    continue;
-                }
-                let mut reported = false;
-                for (account, body) in reports.into_iter().flatten() {
-                    reported = true;
-                    served |= self.report(account, header, body, origin_session);
-                }
-                if !reported
-                    && let Event::Rejected { .. } = event
-                    && let Some((slot, session_id, request_id)) = origin_session
-                {
-                    // A reject that names no account goes back to whoever asked.
-                    if let Some(body) = reject_body(event) {
-                        served = true;
-                        let header = ReportHeader {
-                            request_id,
-                            ..header
-                        };
-                        self.deliver(slot, session_id, header, body);
+                    Audience::Everyone(body) => self.broadcast(header, body),
+                    Audience::Requester(body) => {
+                        if let Some((slot, session_id, request_id)) = origin_session {
+                            served = true;
+                            let header = ReportHeader {
+                                request_id,
+                                ..header
+                            };
+                            self.deliver(slot, session_id, header, body);
+                        }
                     }
+                    Audience::Nobody => {}
                 }
             }
             if !served && let Some((slot, session_id, request_id)) = origin_session {
@@ -1083,10 +1071,7 @@ impl Core {
             shard,
             journal_seq: seq,
         };
-        match session.replay.as_mut() {
-            Some(replay) => msg.encode(&mut replay.held),
-            None => msg.encode(session.outbound_mut()),
-        }
+        session.send_live(&msg);
         self.dirty.push(slot);
     }
 
@@ -1124,10 +1109,7 @@ impl Core {
                 ..header
             };
             let msg = ServerMsg::Report(Report { header, body });
-            match session.replay.as_mut() {
-                Some(replay) => msg.encode(&mut replay.held),
-                None => msg.encode(session.outbound_mut()),
-            }
+            session.send_live(&msg);
             self.stats.reports.fetch_add(1, Ordering::Relaxed);
             self.dirty.push(slot);
         }
@@ -1153,10 +1135,7 @@ impl Core {
             return;
         }
         let msg = ServerMsg::Report(Report { header, body });
-        match session.replay.as_mut() {
-            Some(replay) => msg.encode(&mut replay.held),
-            None => msg.encode(session.outbound_mut()),
-        }
+        session.send_live(&msg);
         self.dirty.push(slot);
         self.check_outbound(slot);
     }
@@ -1170,10 +1149,7 @@ impl Core {
                 continue;
             }
             let msg = ServerMsg::Report(Report { header, body });
-            match session.replay.as_mut() {
-                Some(replay) => msg.encode(&mut replay.held),
-                None => msg.encode(session.outbound_mut()),
-            }
+            session.send_live(&msg);
             self.dirty.push(slot);
             self.check_outbound(slot);
         }
@@ -1545,26 +1521,6 @@ fn request_id_of(kind: u16, body: &[u8]) -> u64 {
     match body.first_chunk::<8>() {
         Some(bytes) if is_request => u64::from_le_bytes(*bytes),
         _ => 0,
-    }
-}
-
-fn reject_body(event: &Event) -> Option<proto::ReportBody> {
-    match *event {
-        Event::Rejected {
-            command,
-            reason,
-            market,
-            client_order_id,
-            order_id,
-            ..
-        } => Some(proto::ReportBody::OrderRejected {
-            client_order_id,
-            order_id,
-            market,
-            reason,
-            command,
-        }),
-        _ => None,
     }
 }
 

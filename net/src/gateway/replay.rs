@@ -10,7 +10,7 @@ use oddsmatch_engine::record::{self, RECORD_INPUT};
 use oddsmatch_engine::{AccountId, Event};
 use oddsmatch_journal::Reader;
 
-use super::reports::{Position, reports_of};
+use super::reports::{Audience, Position, reports_of};
 use crate::proto::{Report, ReportHeader, ServerMsg};
 
 /// One replay to do.
@@ -107,10 +107,11 @@ fn run(job: &Job) -> Done {
             if position <= job.after {
                 continue;
             }
-            let (reports, broadcast) = reports_of(event);
-            if broadcast {
+            // Only account reports are replayed (market status and answers to a requester are
+            // live only).
+            let Audience::Accounts(reports) = reports_of(event) else {
                 continue;
-            }
+            };
             for (account, body) in reports.into_iter().flatten() {
                 if account != job.account {
                     continue;

@@ -7,9 +7,22 @@ use oddsmatch_engine::{AccountId, Event};
 
 use crate::proto::{Liquidity, ReportBody, ReportHeader};
 
-/// The reports one event makes: at most two (a trade reports to its maker and its taker).
-pub(crate) fn reports_of(event: &Event) -> ([Option<(AccountId, ReportBody)>; 2], bool) {
-    let one = |account: AccountId, body| ([Some((account, body)), None], false);
+/// Who receives the report an event makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// The sessions of each account named: one, or two for a trade (maker and taker).
+    Accounts([Option<(AccountId, ReportBody)>; 2]),
+    /// Every logged-in session, live only (market status).
+    Everyone(ReportBody),
+    /// Only the session that sent the request: a reject that names no account.
+    Requester(ReportBody),
+    /// Nobody: the event is not an execution report.
+    Nobody,
+}
+
+/// The report one event makes and who receives it.
+pub(crate) fn reports_of(event: &Event) -> Audience {
+    let one = |account: AccountId, body| Audience::Accounts([Some((account, body)), None]);
     match *event {
         Event::OrderAccepted {
             order_id,
@@ -41,20 +54,23 @@ pub(crate) fn reports_of(event: &Event) -> ([Option<(AccountId, ReportBody)>; 2]
         Event::Rejected {
             command,
             reason,
-            account: Some(account),
+            account,
             market,
             client_order_id,
             order_id,
-        } => one(
-            account,
-            ReportBody::OrderRejected {
+        } => {
+            let body = ReportBody::OrderRejected {
                 client_order_id,
                 order_id,
                 market,
                 reason,
                 command,
-            },
-        ),
+            };
+            match account {
+                Some(account) => one(account, body),
+                None => Audience::Requester(body),
+            }
+        }
         Event::OrderCancelled {
             order_id,
             account,
@@ -117,19 +133,16 @@ pub(crate) fn reports_of(event: &Event) -> ([Option<(AccountId, ReportBody)>; 2]
                 side,
                 liquidity,
             };
-            (
-                [
-                    Some((
-                        maker_account,
-                        fill(maker_order_id, taker_side.opposite(), Liquidity::Maker),
-                    )),
-                    Some((
-                        taker_account,
-                        fill(taker_order_id, taker_side, Liquidity::Taker),
-                    )),
-                ],
-                false,
-            )
+            Audience::Accounts([
+                Some((
+                    maker_account,
+                    fill(maker_order_id, taker_side.opposite(), Liquidity::Maker),
+                )),
+                Some((
+                    taker_account,
+                    fill(taker_order_id, taker_side, Liquidity::Taker),
+                )),
+            ])
         }
         Event::OrderDelayed {
             order_id,
@@ -240,22 +253,13 @@ pub(crate) fn reports_of(event: &Event) -> ([Option<(AccountId, ReportBody)>; 2]
             book_seq,
             status,
             cause,
-        } => (
-            [
-                Some((
-                    AccountId(0),
-                    ReportBody::MarketStatus {
-                        book_seq,
-                        market,
-                        status,
-                        cause,
-                    },
-                )),
-                None,
-            ],
-            true,
-        ),
-        _ => ([None, None], false),
+        } => Audience::Everyone(ReportBody::MarketStatus {
+            book_seq,
+            market,
+            status,
+            cause,
+        }),
+        _ => Audience::Nobody,
     }
 }
 
@@ -339,8 +343,9 @@ mod tests {
             taker_account: AccountId(11),
             taker_side: Side::Back,
         };
-        let ([maker, taker], broadcast) = reports_of(&trade);
-        assert!(!broadcast);
+        let Audience::Accounts([maker, taker]) = reports_of(&trade) else {
+            panic!("a trade reports to accounts");
+        };
         let (account, body) = maker.unwrap();
         assert_eq!(account, AccountId(10));
         assert!(matches!(

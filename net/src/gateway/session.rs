@@ -166,14 +166,17 @@ impl Session {
         msg.encode(&mut self.outbound);
     }
 
+    /// Queues a live report or answer: behind a replay in progress, otherwise at once.
+    pub(crate) fn send_live(&mut self, msg: &ServerMsg) {
+        match self.replay.as_mut() {
+            Some(replay) => msg.encode(&mut replay.held),
+            None => msg.encode(&mut self.outbound),
+        }
+    }
+
     /// Queues already encoded frames.
     pub(crate) fn send_bytes(&mut self, frames: &[u8]) {
         self.outbound.extend_from_slice(frames);
-    }
-
-    /// The buffer to encode a message into directly.
-    pub(crate) fn outbound_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.outbound
     }
 
     pub(crate) fn pending_out(&self) -> usize {

@@ -550,21 +550,7 @@ impl ClientMsg {
                 })
             }
             kind::MASS_QUOTE => {
-                if r.len() < 16 {
-                    return Err(r.length_error(16));
-                }
-                let request_id = r.u64()?;
-                let market = MarketId(r.u32()?);
-                let count = usize::from(r.u16()?);
-                r.reserved(2)?;
-                if count > MAX_QUOTES {
-                    return Err(DecodeError::Count {
-                        field: "quote_count",
-                        value: count,
-                        max: MAX_QUOTES,
-                    });
-                }
-                r.expect_len(16 + 32 * count)?;
+                let (request_id, market, count) = per_selection_head(&mut r, "quote_count", 32)?;
                 let mut quotes = Vec::with_capacity(count);
                 for _ in 0..count {
                     let selection = SelectionId(r.u32()?);
@@ -616,21 +602,8 @@ impl ClientMsg {
                 })
             }
             kind::REFERENCE_ODDS => {
-                if r.len() < 16 {
-                    return Err(r.length_error(16));
-                }
-                let request_id = r.u64()?;
-                let market = MarketId(r.u32()?);
-                let count = usize::from(r.u16()?);
-                r.reserved(2)?;
-                if count > MAX_QUOTES {
-                    return Err(DecodeError::Count {
-                        field: "probability_count",
-                        value: count,
-                        max: MAX_QUOTES,
-                    });
-                }
-                r.expect_len(16 + 2 * count)?;
+                let (request_id, market, count) =
+                    per_selection_head(&mut r, "probability_count", 2)?;
                 let mut probabilities_bps = Vec::with_capacity(count);
                 for _ in 0..count {
                     probabilities_bps.push(r.u16()?);
@@ -665,6 +638,32 @@ impl ClientMsg {
         };
         Ok(msg)
     }
+}
+
+/// The head shared by MASS_QUOTE and REFERENCE_ODDS: request id, market, a count of at most
+/// one entry per selection and two reserved bytes; checks that the body holds exactly `count`
+/// entries of `entry_len` bytes.
+fn per_selection_head(
+    r: &mut Fields<'_>,
+    field: &'static str,
+    entry_len: usize,
+) -> Result<(u64, MarketId, usize), DecodeError> {
+    if r.len() < 16 {
+        return Err(r.length_error(16));
+    }
+    let request_id = r.u64()?;
+    let market = MarketId(r.u32()?);
+    let count = usize::from(r.u16()?);
+    r.reserved(2)?;
+    if count > MAX_QUOTES {
+        return Err(DecodeError::Count {
+            field,
+            value: count,
+            max: MAX_QUOTES,
+        });
+    }
+    r.expect_len(16 + entry_len * count)?;
+    Ok((request_id, market, count))
 }
 
 fn scope(f: &mut Frame<'_>, scope: Scope) {
