@@ -7,4 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod flush;
+pub mod rows;
+
+pub use flush::{CrashPoint, Faults, PersistConfig, PersistError, Persister, Progress, Source};
 pub mod schema;

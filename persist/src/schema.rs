@@ -22,10 +22,11 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "event tables, checkpoints and dashboard indexes",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event tables, checkpoints and dashboard indexes",
+        sql: r#"
 CREATE TABLE markets (
     shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
     ts timestamptz NOT NULL,
@@ -119,7 +120,46 @@ CREATE INDEX trades_market_ts ON trades (market, ts);
 CREATE INDEX ledger_account_seq ON ledger (account, shard, seq);
 CREATE INDEX pool_bets_account_ts ON pool_bets (account, ts);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "order flags, account and market events, per-selection odds of sampled ticks",
+        sql: r#"
+ALTER TABLE order_events
+    ADD COLUMN quote boolean,
+    ADD COLUMN priority_kept boolean,
+    ADD COLUMN delayed_until timestamptz,
+    ADD COLUMN reason_code smallint;
+CREATE TABLE account_events (
+    shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
+    ts timestamptz NOT NULL,
+    account bigint NOT NULL, kind text NOT NULL, key_id numeric(20),
+    PRIMARY KEY (shard, seq, event_index)
+);
+CREATE TABLE market_events (
+    shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
+    ts timestamptz NOT NULL,
+    market bigint NOT NULL, kind text NOT NULL,
+    selection bigint, account bigint, source text,
+    from_odds_x100 integer, to_odds_x100 integer, move_bps integer, total_bps integer,
+    voters integer, total_weight bigint, leading_weight bigint,
+    PRIMARY KEY (shard, seq, event_index)
+);
+CREATE TABLE selection_odds (
+    shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
+    ts timestamptz NOT NULL,
+    market bigint NOT NULL, tick_seq bigint NOT NULL, selection bigint NOT NULL,
+    back_x100 integer NOT NULL, lay_x100 integer NOT NULL, last_traded_x100 integer NOT NULL,
+    indicative_x100 integer NOT NULL, implied_bps integer NOT NULL, reference_bps integer NOT NULL,
+    matched_minor bigint NOT NULL, pool_minor bigint NOT NULL,
+    PRIMARY KEY (shard, seq, event_index)
+);
+CREATE INDEX odds_ticks_market_ts ON odds_ticks (market, ts);
+CREATE INDEX selection_odds_market_ts ON selection_odds (market, ts);
+CREATE INDEX payouts_account_ts ON payouts (account, ts);
+"#,
+    },
+];
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
