@@ -43,3 +43,77 @@ fn a_random_stream_lands_row_for_row() {
     let expected = expected_rows(&applied);
     assert_eq!(run(table_counts(&schema)), expected.counts());
 }
+
+#[test]
+fn the_reconciliation_passes_after_a_flush_and_names_what_was_tampered_with() {
+    use oddsmatch_persist::check::check;
+    // Two streams left open (orders resting, exposures held) and one settled to the end.
+    for (seed, open) in [(21, true), (22, true), (23, false)] {
+        let dir = scratch(&format!("check-{seed}"));
+        let (engine, _) = if open {
+            write_inputs(&dir, &open_stream(seed, 2_000), None)
+        } else {
+            write_journal(&dir, seed, 2_000, None)
+        };
+        let exposed = engine
+            .account_ids()
+            .filter(|a| engine.exposure(*a) != Some(0));
+        assert_eq!(exposed.count() > 0, open, "seed {seed}");
+        let schema = unique_schema("check");
+        let _guard = SchemaGuard(schema.clone());
+        let mut config = PersistConfig::new(url());
+        config.schema = schema.clone();
+        Persister::start(config, vec![Source::to_end(0, &dir)])
+            .unwrap()
+            .wait()
+            .unwrap();
+        run(async {
+            let client = connect().await;
+            let shards = [(0u16, dir.clone())];
+            let reconcile = || check(&client, &schema, &shards, RowOptions::default());
+            let report = reconcile().await.unwrap();
+            assert_eq!(report[0].differences, vec![], "seed {seed}: {report:?}");
+            assert!(
+                report[0].accounts > 2 && report[0].markets > 0,
+                "{report:?}"
+            );
+            assert!(report[0].rows.iter().all(|(_, journal, pg)| journal == pg));
+            assert!(report[0].rows.iter().filter(|(_, n, _)| *n > 0).count() >= 12);
+
+            // A lost trade, a changed balance, a row past the checkpoint: each is named.
+            client
+                .batch_execute(&format!(
+                    "DELETE FROM {schema}.trades WHERE (seq, event_index) = \
+                         (SELECT seq, event_index FROM {schema}.trades ORDER BY seq LIMIT 1);
+                     UPDATE {schema}.ledger SET balance_minor = balance_minor + 1 \
+                         WHERE (seq, event_index) = (SELECT seq, event_index FROM {schema}.ledger \
+                         ORDER BY seq DESC, event_index DESC LIMIT 1);
+                     INSERT INTO {schema}.votes SELECT shard, seq + 1000000, event_index, ts, \
+                         account, market, selection, weight, replaced FROM {schema}.votes LIMIT 1;"
+                ))
+                .await
+                .unwrap();
+            let report = reconcile().await.unwrap();
+            let named: Vec<String> = report[0]
+                .differences
+                .iter()
+                .map(|d| d.what.clone())
+                .collect();
+            assert!(named.contains(&"rows in trades".to_owned()), "{named:?}");
+            assert!(
+                named.contains(&"rows in votes past the checkpoint".to_owned()),
+                "{named:?}"
+            );
+            assert!(
+                named.iter().any(|w| w.starts_with("balance of account")),
+                "{named:?}"
+            );
+            assert!(
+                named
+                    .iter()
+                    .any(|w| w.starts_with("matched volume of market")),
+                "{named:?}"
+            );
+        });
+    }
+}

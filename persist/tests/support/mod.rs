@@ -88,6 +88,25 @@ pub fn write_journal(
     count: usize,
     segment_bytes: Option<u64>,
 ) -> (Engine, Vec<(Input, Vec<Event>)>) {
+    let inputs = StreamGen::stream(seed, count);
+    write_inputs(dir, &inputs, segment_bytes)
+}
+
+/// The random stream `seed` without its finale: markets stay open, orders rest, exposures
+/// are held.
+pub fn open_stream(seed: u64, count: usize) -> Vec<Input> {
+    let mut generator = StreamGen::new(seed, 1_700_000_000_000_000_000);
+    let mut inputs = generator.setup();
+    inputs.extend(generator.commands(count));
+    inputs
+}
+
+/// Writes `inputs` into a new journal at `dir`, like [`write_journal`].
+pub fn write_inputs(
+    dir: &Path,
+    inputs: &[Input],
+    segment_bytes: Option<u64>,
+) -> (Engine, Vec<(Input, Vec<Event>)>) {
     let mut engine: Engine = Engine::new(EngineConfig::default());
     let mut config = JournalConfig::new(dir);
     if let Some(bytes) = segment_bytes {
@@ -95,7 +114,7 @@ pub fn write_journal(
     }
     let mut recorder = Recorder::create(config, &engine).unwrap();
     let mut applied = Vec::new();
-    for input in StreamGen::stream(seed, count) {
+    for input in inputs.iter().cloned() {
         let mut events = Vec::new();
         let seq = engine.apply(&input, &mut events);
         recorder.record(seq, &input, &events).unwrap();
