@@ -10,15 +10,22 @@
 //!   shard-1/            ...
 //!   bootstrap.applied   the SHA-256 of the bootstrap file once it has been applied
 //! ```
+//!
+//! With `persist.postgres` set, the node also flushes every shard's journal to Postgres
+//! ([`oddsmatch_persist`]); the shards keep journal segments until the flush has passed them,
+//! and a stopping node gives the flush `persist.shutdown_drain_ms` to catch up.
 
 use std::fs;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::shard::{IdleStrategy, ShardConfig, ShardHandle, ShardMap, SubmitError};
 use oddsmatch_engine::{Command, Event};
 use oddsmatch_journal::Durability;
+use oddsmatch_persist::{PersistConfig, Persister, Progress, Source};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -76,6 +83,8 @@ pub struct NodeConfig {
     pub shards: ShardSettings,
     /// The order-entry gateway.
     pub gateway: GatewayConfig,
+    /// The flush to Postgres; off while `postgres` is empty.
+    pub persist: PersistConfig,
 }
 
 impl Default for NodeConfig {
@@ -85,6 +94,7 @@ impl Default for NodeConfig {
             bootstrap: None,
             shards: ShardSettings::default(),
             gateway: GatewayConfig::default(),
+            persist: PersistConfig::default(),
         }
     }
 }
@@ -111,6 +121,9 @@ pub enum NodeError {
         /// The error.
         source: oddsmatch_engine::shard::ShardError,
     },
+    /// The flush to Postgres could not start (its configuration).
+    #[error(transparent)]
+    Persist(#[from] oddsmatch_persist::PersistError),
     /// The bootstrap file is invalid.
     #[error("bootstrap {path}:{line}: {message}")]
     Bootstrap {
@@ -146,6 +159,8 @@ pub struct Node {
     shards: Vec<ShardHandle>,
     addr: std::net::SocketAddr,
     bootstrap: BootstrapReport,
+    persister: Option<Persister>,
+    persist_drain: Duration,
 }
 
 /// What stopping a node did.
@@ -155,6 +170,9 @@ pub struct NodeStopReport {
     pub gateway: GatewayReport,
     /// Each shard's last sequence number and state hash.
     pub shards: Vec<oddsmatch_engine::shard::StopReport>,
+    /// How far the flush to Postgres got, per shard, if it ran (what it did not reach is
+    /// flushed at the next start); or why it stopped.
+    pub persist: Option<Result<Vec<Progress>, String>>,
 }
 
 impl Node {
@@ -174,12 +192,17 @@ impl Node {
         if config.shards.count == 0 {
             return Err(NodeError::Config("shards.count must be at least 1".into()));
         }
+        let persist = !config.persist.postgres.trim().is_empty();
+        if persist {
+            config.persist.validate()?;
+        }
         create_private_dir(&config.data_dir)?;
         let gateway = Gateway::bind(config.gateway.clone())
             .map_err(io_error(format!("listen on {}", config.gateway.listen)))?;
         let addr = gateway.local_addr();
         let mut shards: Vec<ShardHandle> = Vec::new();
         let mut dirs = Vec::new();
+        let mut sources = Vec::new();
         for shard in 0..config.shards.count {
             let dir = config.data_dir.join(format!("shard-{shard}"));
             let mut shard_config = ShardConfig::new(&dir);
@@ -192,6 +215,12 @@ impl Node {
             shard_config.snapshot_every = config.shards.snapshot_every;
             shard_config.snapshots_kept = config.shards.snapshots_kept;
             shard_config.notify = Some(gateway.notifier());
+            if persist {
+                // 0 until the flush has read its checkpoint: every segment is kept.
+                let checkpoint = Arc::new(AtomicU64::new(0));
+                shard_config.reader_checkpoints.push(checkpoint.clone());
+                sources.push(Source::follow(shard, &dir, checkpoint));
+            }
             let handle = match ShardHandle::start(shard_config) {
                 Ok(handle) => handle,
                 Err(source) => {
@@ -206,6 +235,19 @@ impl Node {
             shards.push(handle);
             dirs.push(dir);
         }
+        // The flush follows journals the shards have opened (and recovered) already.
+        let persister = match persist {
+            true => match Persister::start(config.persist.clone(), sources) {
+                Ok(persister) => Some(persister),
+                Err(error) => {
+                    for handle in shards {
+                        let _ = handle.shutdown();
+                    }
+                    return Err(error.into());
+                }
+            },
+            false => None,
+        };
         let map = ShardMap::new(config.shards.count);
         let bootstrap = match &config.bootstrap {
             Some(path) => match apply_bootstrap(path, &config.data_dir, &shards, &map) {
@@ -236,6 +278,8 @@ impl Node {
             shards,
             addr,
             bootstrap,
+            persister,
+            persist_drain: Duration::from_millis(config.persist.shutdown_drain_ms),
         })
     }
 
@@ -259,10 +303,24 @@ impl Node {
         &self.shards
     }
 
+    /// How far the flush to Postgres has got per shard (`None`: persist is off). Records
+    /// behind are counted from the shard's journal head, not only from what the flush has
+    /// read.
+    pub fn persist_progress(&self) -> Option<Vec<Progress>> {
+        let mut progress = self.persister.as_ref()?.progress();
+        for (p, shard) in progress.iter_mut().zip(&self.shards) {
+            let head = shard.watermark().journaled();
+            p.lag_records = p.lag_records.max(head.saturating_sub(p.committed_seq));
+        }
+        Some(progress)
+    }
+
     /// Graceful stop: the gateway stops accepting, answers what is in flight and says goodbye;
-    /// then every shard drains its queue, commits, flushes and snapshots.
+    /// then every shard drains its queue, commits, flushes and snapshots; then the flush to
+    /// Postgres catches up, for at most `persist.shutdown_drain_ms`.
     pub fn shutdown(self) -> Result<NodeStopReport, NodeError> {
         let gateway = self.gateway.shutdown();
+        let persister = self.persister;
         let mut shards = Vec::new();
         for (shard, handle) in self.shards.into_iter().enumerate() {
             let report = handle.shutdown().map_err(|source| NodeError::Shard {
@@ -271,7 +329,12 @@ impl Node {
             })?;
             shards.push(report);
         }
-        Ok(NodeStopReport { gateway, shards })
+        let persist = persister.map(|p| p.drain(self.persist_drain).map_err(|e| e.to_string()));
+        Ok(NodeStopReport {
+            gateway,
+            shards,
+            persist,
+        })
     }
 }
 

@@ -67,6 +67,9 @@ pub struct PersistConfig {
     pub write_timeout_ms: u64,
     /// Odds ticks written: see [`RowOptions::odds_tick_every`].
     pub odds_tick_every: u64,
+    /// How long a stopping node waits for the flush to catch up with its journals (what is
+    /// left is flushed at the next start).
+    pub shutdown_drain_ms: u64,
 }
 
 impl Default for PersistConfig {
@@ -83,6 +86,7 @@ impl Default for PersistConfig {
             connect_timeout_ms: 5_000,
             write_timeout_ms: 30_000,
             odds_tick_every: RowOptions::default().odds_tick_every,
+            shutdown_drain_ms: 10_000,
         }
     }
 }
@@ -96,7 +100,8 @@ impl PersistConfig {
         }
     }
 
-    fn rows(&self) -> RowOptions {
+    /// How records become rows under this configuration.
+    pub fn rows(&self) -> RowOptions {
         RowOptions {
             odds_tick_every: self.odds_tick_every,
         }

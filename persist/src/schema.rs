@@ -203,7 +203,8 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Vec<i32>, Sche
     let known = MIGRATIONS.last().map_or(0, |m| m.version);
     let tx = client.transaction().await?;
     tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
+        "SET LOCAL client_min_messages TO warning;
+         CREATE SCHEMA IF NOT EXISTS {schema};
          SET LOCAL search_path TO {schema};
          CREATE TABLE IF NOT EXISTS schema_version (
              version integer PRIMARY KEY,

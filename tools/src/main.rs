@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod journal;
 mod order;
+mod persist;
 mod race_model;
 mod serve;
 mod sim;
@@ -31,6 +32,8 @@ enum Commands {
     Journal(journal::JournalArgs),
     /// Place, cancel and list orders, and read the balance, over the order-entry protocol.
     Order(order::OrderArgs),
+    /// Flush journals to Postgres (load, catch up, follow), or check Postgres against them.
+    Persist(persist::PersistArgs),
     /// Simulate a race and print its win probabilities as reference_odds lines (an example
     /// feed model).
     RaceModel(race_model::RaceModelArgs),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Commands::Bench(args) => bench::run(&args),
         Commands::Journal(args) => journal::run(&args),
         Commands::Order(args) => return order::main(&args),
+        Commands::Persist(args) => return persist::main(&args),
         Commands::RaceModel(args) => race_model::run(&args),
     };
     match result {

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// A file of sim commands (accounts, API keys, markets) applied once.
     #[arg(long)]
     pub bootstrap: Option<PathBuf>,
+    /// Flush the journals to this Postgres server (a connection string or URL); overrides
+    /// `persist.postgres` of the configuration file. Empty: no flush.
+    #[arg(long, env = "ODDSMATCH_POSTGRES")]
+    pub postgres: Option<String>,
     /// Log filter, as in RUST_LOG (`info`, `oddsmatch_net=debug`, ...).
     #[arg(long, default_value = "info")]
     pub log: String,
@@ -74,6 +78,9 @@ pub fn config(args: &ServeArgs) -> Result<NodeConfig, String> {
     if let Some(bootstrap) = &args.bootstrap {
         config.bootstrap = Some(bootstrap.clone());
     }
+    if let Some(postgres) = &args.postgres {
+        config.persist.postgres = postgres.clone();
+    }
     Ok(config)
 }
 
@@ -99,8 +106,13 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         config.data_dir.display(),
         config.shards.count
     );
+    let mut last_lag_report = std::time::Instant::now();
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(20));
+        if last_lag_report.elapsed() >= Duration::from_secs(10) {
+            last_lag_report = std::time::Instant::now();
+            report_persist_lag(&node);
+        }
     }
     tracing::info!("stopping: draining the gateway and the shards");
     let report = node.shutdown().map_err(|error| error.to_string())?;
@@ -113,11 +125,42 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             "shard stopped"
         );
     }
+    match &report.persist {
+        Some(Ok(progress)) => {
+            for p in progress {
+                tracing::info!(
+                    shard = p.shard,
+                    committed = p.committed_seq,
+                    behind = p.lag_records,
+                    "persist stopped"
+                );
+            }
+        }
+        Some(Err(error)) => tracing::error!(%error, "persist had stopped"),
+        None => {}
+    }
     println!(
         "oddsmatch serve: stopped ({} session(s) closed)",
         report.gateway.sessions_closed
     );
     Ok(())
+}
+
+/// Warns when the flush to Postgres is more than a second behind or failing.
+fn report_persist_lag(node: &Node) {
+    for p in node.persist_progress().unwrap_or_default() {
+        if p.lag > Duration::from_secs(1) || !p.connected {
+            tracing::warn!(
+                shard = p.shard,
+                committed = p.committed_seq,
+                lag_records = p.lag_records,
+                lag_ms = p.lag.as_millis() as u64,
+                retries = p.retries,
+                last_error = p.last_error.as_deref().unwrap_or(""),
+                "persist is behind"
+            );
+        }
+    }
 }
 
 fn init_logging(filter: &str) -> Result<(), String> {
