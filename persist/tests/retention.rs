@@ -52,7 +52,7 @@ fn segments_stay_until_the_flush_has_passed_them() {
     config.reader_checkpoints.push(checkpoint.clone());
     let handle = ShardHandle::start(config).unwrap();
     let mut stream = StreamGen::new(3, 1_700_000_000_000_000_000);
-    let mut commands = |inputs: Vec<oddsmatch_engine::Input>| -> Vec<Command> {
+    let commands = |inputs: Vec<oddsmatch_engine::Input>| -> Vec<Command> {
         inputs.into_iter().map(|input| input.command).collect()
     };
 
