@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 
 use crate::rows::{RowOptions, Rows};
-use crate::schema::{self, SchemaError};
+use crate::schema::{self, SchemaError, describe};
 
 /// How the flush runs. Durations are in milliseconds so that the configuration file reads
 /// plainly.
@@ -549,7 +549,7 @@ impl ShardTask {
         let timeout = Duration::from_millis(config.connect_timeout_ms);
         let (mut client, connection) = match tokio::time::timeout(timeout, connect).await {
             Ok(Ok(pair)) => pair,
-            Ok(Err(error)) => return SessionEnd::Retry(format!("connect: {error}")),
+            Ok(Err(error)) => return SessionEnd::Retry(format!("connect: {}", describe(&error))),
             Err(_) => return SessionEnd::Retry(format!("connect: no answer in {timeout:?}")),
         };
         let connection = tokio::spawn(connection);
@@ -564,6 +564,15 @@ impl ShardTask {
         let shard = self.source.shard;
         let timeout = Duration::from_millis(config.write_timeout_ms);
         let start = async {
+            // A transaction stranded on a connection that went silent (its COMMIT lost on
+            // the way) holds the checkpoint row's lock; the server drops it after this long,
+            // so that the next session is not blocked behind it.
+            client
+                .batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = {}",
+                    config.write_timeout_ms
+                ))
+                .await?;
             schema::migrate(client, &config.schema).await?;
             let schema = &config.schema;
             client
@@ -586,7 +595,7 @@ impl ShardTask {
         let checkpoint = match tokio::time::timeout(timeout, start).await {
             Ok(Ok(seq)) => seq as u64,
             Ok(Err(SchemaError::Postgres(error))) => {
-                return SessionEnd::Retry(format!("reading the checkpoint: {error}"));
+                return SessionEnd::Retry(format!("reading the checkpoint: {}", describe(&error)));
             }
             Ok(Err(error)) => return SessionEnd::Fatal(error.into()),
             Err(_) => return SessionEnd::Retry(format!("no answer in {timeout:?}")),
@@ -634,6 +643,14 @@ impl ShardTask {
         drop(receiver);
         match tokio::task::spawn_blocking(move || reader.join()).await {
             Ok(Ok(Ok(()))) => end,
+            // A segment released by the shard while the reader listed the directory (it
+            // was before the checkpoint, so not needed): look again.
+            Ok(Ok(Err(PersistError::Journal {
+                error: JournalError::Io { source, .. },
+                ..
+            }))) if source.kind() == std::io::ErrorKind::NotFound => {
+                SessionEnd::Retry(format!("the journal changed while it was opened: {source}"))
+            }
             Ok(Ok(Err(error))) => SessionEnd::Fatal(error),
             _ => SessionEnd::Fatal(PersistError::Thread("reader panicked".to_owned())),
         }
@@ -709,7 +726,12 @@ impl ShardTask {
                      shard {shard}"
                 )));
             }
-            Ok(Err(error)) => return Err(SessionEnd::Retry(format!("writing a batch: {error}"))),
+            Ok(Err(error)) => {
+                return Err(SessionEnd::Retry(format!(
+                    "writing a batch: {}",
+                    describe(&error)
+                )));
+            }
             Err(_) => {
                 return Err(SessionEnd::Retry(format!(
                     "writing a batch took longer than {timeout:?}"

@@ -176,8 +176,20 @@ pub enum SchemaError {
         known: i32,
     },
     /// Postgres refused a statement.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
+}
+
+/// A Postgres error with its cause: the server's message and SQLSTATE, or the I/O error
+/// under a connection failure (the error's own `Display` names only its kind).
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
+    }
 }
 
 /// Checks that `name` can be used as an unquoted schema name.

@@ -36,8 +36,16 @@ fn drive(handle: &ShardHandle, commands: &[Command]) {
     }
 }
 
+/// The first record on disk; the shard may be releasing a segment while the reader lists
+/// them, so a vanished file means look again.
 fn first_on_disk(dir: &Path) -> u64 {
-    Reader::open(dir).unwrap().first_seq().unwrap()
+    for _ in 0..100 {
+        if let Ok(reader) = Reader::open(dir) {
+            return reader.first_seq().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("the journal at {} cannot be read", dir.display())
 }
 
 #[test]

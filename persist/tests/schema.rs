@@ -1,53 +1,19 @@
 //! Migrations against the real Postgres server (127.0.0.1:5432, user `postgres`, database
 //! `test`, or `ODDSMATCH_TEST_POSTGRES`), each test in a schema of its own, dropped at the end.
 
+mod support;
+
+use oddsmatch_persist::rows::Rows;
 use oddsmatch_persist::schema::{MIGRATIONS, SchemaError, migrate};
-use tokio_postgres::{Client, NoTls};
-
-fn url() -> String {
-    std::env::var("ODDSMATCH_TEST_POSTGRES")
-        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned())
-}
-
-async fn connect() -> Client {
-    let url = url();
-    let (client, connection) = tokio_postgres::connect(&url, NoTls)
-        .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "cannot reach Postgres at `{url}`: {error}. Start it with `pg_ctlcluster \
-             --skip-systemctl-redirect $(ls /etc/postgresql) main start` (`.ci/run` does), or \
-             point ODDSMATCH_TEST_POSTGRES at a server"
-            )
-        });
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-/// A schema name no other test or run uses.
-fn unique_schema(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("oddsmatch_test_{test}_{}_{nanos}", std::process::id())
-}
-
-fn run<F: std::future::Future<Output = ()>>(future: F) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future);
-}
+use support::{SchemaGuard, connect, run, unique_schema};
 
 #[test]
 fn migrations_apply_once_and_tables_refuse_a_second_row_at_one_position() {
+    // The guard drops the schema after the runtime is gone, with every connection closed.
+    let schema = unique_schema("apply");
+    let _guard = SchemaGuard(schema.clone());
     run(async {
         let mut client = connect().await;
-        let schema = unique_schema("apply");
         let applied = migrate(&mut client, &schema).await.unwrap();
         assert_eq!(
             applied,
@@ -69,21 +35,10 @@ fn migrations_apply_once_and_tables_refuse_a_second_row_at_one_position() {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        for table in [
-            "accounts",
-            "checkpoints",
-            "ledger",
-            "market_status",
-            "markets",
-            "odds_ticks",
-            "order_events",
-            "payouts",
-            "pool_bets",
-            "schema_version",
-            "settlements",
-            "trades",
-            "votes",
-        ] {
+        for table in Rows::TABLES
+            .iter()
+            .chain(&["checkpoints", "schema_version"])
+        {
             assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
         }
 
@@ -98,19 +53,16 @@ fn migrations_apply_once_and_tables_refuse_a_second_row_at_one_position() {
             Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
             "one row per journal position"
         );
-
-        client
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await
-            .unwrap();
     });
 }
 
 #[test]
 fn a_newer_schema_is_refused_and_left_alone() {
+    // The guard drops the schema after the runtime is gone, with every connection closed.
+    let schema = unique_schema("newer");
+    let _guard = SchemaGuard(schema.clone());
     run(async {
         let mut client = connect().await;
-        let schema = unique_schema("newer");
         migrate(&mut client, &schema).await.unwrap();
         client
             .execute(
@@ -127,9 +79,5 @@ fn a_newer_schema_is_refused_and_left_alone() {
         );
         let bad = migrate(&mut client, "Robert'); DROP TABLE students;--").await;
         assert!(matches!(bad, Err(SchemaError::BadName(_))));
-        client
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await
-            .unwrap();
     });
 }
