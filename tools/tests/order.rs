@@ -2,11 +2,14 @@
 //! cancelling and the balance, as a person at a terminal would, with the exit statuses
 //! scripts rely on.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+mod support;
+
+use support::{scratch, serve, terminate};
 
 const SECRET_A: [u8; 32] = [0xa1; 32];
 const SECRET_B: [u8; 32] = [0xb2; 32];
@@ -15,13 +18,6 @@ const KEY_B: u64 = 12;
 
 fn hex(secret: &[u8; 32]) -> String {
     secret.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("order-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn bootstrap(dir: &Path) {
@@ -43,39 +39,6 @@ fn bootstrap(dir: &Path) {
         r#"{"cmd":"open_market","market":1}"#.to_owned(),
     ];
     std::fs::write(dir.join("bootstrap.jsonl"), lines.join("\n") + "\n").unwrap();
-}
-
-/// Starts `oddsmatch serve` on a free port and returns it with its address.
-fn serve(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oddsmatch"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--bootstrap")
-        .arg(dir.join("bootstrap.jsonl"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("order entry on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_owned();
-    (child, addr)
-}
-
-fn stop(child: &mut Child) -> std::process::ExitStatus {
-    // SAFETY: kill(2) with a pid we own and a valid signal number.
-    let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(sent, 0);
-    child.wait().unwrap()
 }
 
 /// What one run of the CLI did.
@@ -140,9 +103,9 @@ fn number_after(text: &str, word: &str) -> u64 {
 
 #[test]
 fn place_list_match_cancel_and_balance() {
-    let dir = scratch("session");
+    let dir = scratch("order", "session");
     bootstrap(&dir);
-    let (mut server, addr) = serve(&dir);
+    let (mut server, addr) = serve(&dir, &[]);
 
     // A lays 1000 at 2.50: accepted, rests in the book.
     let placed = order(
@@ -389,5 +352,5 @@ fn place_list_match_cancel_and_balance() {
     );
     assert!(!wrong.stderr.contains(&hex(&SECRET_B)), "{wrong:?}");
 
-    assert!(stop(&mut server).success());
+    assert!(terminate(&mut server).success());
 }

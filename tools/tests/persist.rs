@@ -2,15 +2,18 @@
 //! (127.0.0.1:5432, user `postgres`, database `test`, or `ODDSMATCH_TEST_POSTGRES`), each test
 //! in a schema of its own, dropped at the end.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::testkit::StreamGen;
 use oddsmatch_engine::{MarketId, Persistence, SelectionId, Side, TimeInForce};
 use oddsmatch_net::client::{Client, Credentials, Options};
 use oddsmatch_net::proto::{ClientMsg, NewOrder, ReportBody, ServerMsg};
+
+mod support;
+
+use support::{scratch, serve, terminate};
 
 const WAIT: Duration = Duration::from_secs(10);
 const SECRET: [u8; 32] = [0x5a; 32];
@@ -91,13 +94,6 @@ impl Drop for Db {
     }
 }
 
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("persist-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn oddsmatch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oddsmatch"))
         .args(args)
@@ -132,7 +128,7 @@ fn sim_journal(dir: &Path, seed: u64, count: usize) -> PathBuf {
 
 #[test]
 fn persist_loads_a_journal_once_and_check_names_every_difference() {
-    let dir = scratch("cli");
+    let dir = scratch("persist", "cli");
     let journal = sim_journal(&dir, 5, 1_500);
     let db = Db::new("cli");
     let (journal, url) = (journal.to_str().unwrap(), url());
@@ -195,7 +191,7 @@ fn persist_loads_a_journal_once_and_check_names_every_difference() {
 
 #[test]
 fn a_flush_killed_mid_load_resumes_without_loss_or_duplicates() {
-    let dir = scratch("kill9");
+    let dir = scratch("persist", "kill9");
     let journal = sim_journal(&dir, 9, 12_000);
     let db = Db::new("kill9");
     let (journal, url) = (journal.to_str().unwrap(), url());
@@ -241,34 +237,9 @@ fn bootstrap(dir: &Path) {
     std::fs::write(dir.join("bootstrap.jsonl"), lines.join("\n") + "\n").unwrap();
 }
 
-fn serve(dir: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oddsmatch"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .arg("--bootstrap")
-        .arg(dir.join("bootstrap.jsonl"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("order entry on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_owned();
-    (child, addr)
-}
-
 #[test]
 fn serve_flushes_while_running_and_catches_up_at_shutdown() {
-    let dir = scratch("serve");
+    let dir = scratch("persist", "serve");
     bootstrap(&dir);
     let db = Db::new("serve");
     let data = dir.join("data");
@@ -283,7 +254,7 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
         ),
     )
     .unwrap();
-    let (mut child, addr) = serve(&dir, &config);
+    let (mut child, addr) = serve(&dir, &["--config", config.to_str().unwrap()]);
     let mut client = Client::connect(
         &addr,
         Credentials {
@@ -331,9 +302,7 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(client);
-    // SAFETY: kill(2) with a pid we own and a valid signal number.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    assert!(child.wait().unwrap().success());
+    assert!(terminate(&mut child).success());
 
     // Everything the shard journaled, the cancels on disconnect included, is in Postgres.
     let (data, url) = (data.to_str().unwrap(), url());

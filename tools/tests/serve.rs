@@ -1,24 +1,19 @@
 //! `oddsmatch serve` as a process: every acknowledged order survives `kill -9` and a restart,
 //! and SIGTERM stops it gracefully with exit status 0 and a snapshot.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use oddsmatch_engine::{MarketId, OrderId, Persistence, SelectionId, Side, TimeInForce};
 use oddsmatch_net::client::{Client, Credentials, Options};
 use oddsmatch_net::proto::{ClientMsg, NewOrder, ReportBody, ResumeCursor, Scope, ServerMsg};
 
+mod support;
+
+use support::{scratch, serve, terminate};
+
 const WAIT: Duration = Duration::from_secs(10);
 const SECRET: [u8; 32] = [0x5a; 32];
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("serve-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn bootstrap(dir: &Path) -> PathBuf {
     let secret: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
@@ -33,33 +28,6 @@ fn bootstrap(dir: &Path) -> PathBuf {
     ];
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
-}
-
-/// Starts `oddsmatch serve` on a free port and returns it with its address.
-fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oddsmatch"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--bootstrap")
-        .arg(dir.join("bootstrap.jsonl"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("order entry on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_owned();
-    (child, addr)
 }
 
 fn login(addr: &str, resume: Vec<ResumeCursor>) -> Client {
@@ -122,7 +90,7 @@ fn open_orders(client: &mut Client) -> Vec<(OrderId, u64)> {
 
 #[test]
 fn kill_9_loses_no_acknowledged_order() {
-    let dir = scratch("kill9");
+    let dir = scratch("serve", "kill9");
     bootstrap(&dir);
     let (mut child, addr) = serve(&dir, &[]);
     let mut client = login(&addr, Vec::new());
@@ -222,19 +190,12 @@ fn kill_9_loses_no_acknowledged_order() {
     };
     assert_eq!(balance.balance_minor, 1_000_000_000);
     drop(client);
-    stop(&mut child);
-}
-
-fn stop(child: &mut Child) -> std::process::ExitStatus {
-    // SAFETY: kill(2) with a pid we own and a valid signal number.
-    let sent = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(sent, 0);
-    child.wait().unwrap()
+    terminate(&mut child);
 }
 
 #[test]
 fn sigterm_drains_snapshots_and_exits_zero() {
-    let dir = scratch("sigterm");
+    let dir = scratch("serve", "sigterm");
     bootstrap(&dir);
     let (mut child, addr) = serve(&dir, &["--durability", "sync"]);
     let mut client = login(&addr, Vec::new());
@@ -245,7 +206,7 @@ fn sigterm_drains_snapshots_and_exits_zero() {
         client.queue(&order(request_id, 300));
     }
     client.flush().unwrap();
-    let status = stop(&mut child);
+    let status = terminate(&mut child);
     assert!(status.success(), "serve exits 0 on SIGTERM: {status}");
     // Every request the gateway took was answered before it said goodbye.
     let mut acked = Vec::new();
@@ -292,5 +253,5 @@ fn sigterm_drains_snapshots_and_exits_zero() {
         "the orders acknowledged before the goodbye, no more, no fewer"
     );
     drop(client);
-    assert!(stop(&mut child).success());
+    assert!(terminate(&mut child).success());
 }
