@@ -25,6 +25,10 @@
 //! open-loop latency at fixed rates and one connection's pipelined throughput, beside a bare
 //! TCP echo server measured in the same run ([`e2e`]).
 //!
+//! The persist benchmark ([`run_persist_bench`], `oddsmatch bench persist`) measures the flush
+//! of a journal to Postgres against a bare binary COPY of the same rows in the same run, and
+//! the flush's lag behind a live shard driven at a fixed event rate ([`persist`]).
+//!
 //! Benchmarks are never assertions: nothing here fails because something was slow.
 
 #![warn(missing_docs)]
@@ -32,6 +36,7 @@
 pub mod e2e;
 pub mod journal;
 pub mod measure;
+pub mod persist;
 pub mod pool;
 pub mod report;
 pub mod rng;
@@ -45,6 +50,7 @@ use oddsmatch_engine::{Engine, EngineConfig, Input};
 
 pub use e2e::{E2eBenchOptions, E2eBenchReport, run_e2e_bench};
 pub use journal::{JournalBenchOptions, JournalBenchReport, JournalStep, run_journal_bench};
+pub use persist::{PersistBenchOptions, PersistBenchReport, run_persist_bench};
 pub use report::{
     BookKind, BookResult, EngineBenchReport, MarketDataResult, ModeResult, OpLatency, OpShare,
     Percentiles, PoolResult, PoolWorkloadSummary, VoteResult, WorkloadSummary,

@@ -13,6 +13,11 @@
 //! latency at `--rates`, coordinated-omission corrected, and one pipelined connection's
 //! throughput, each the median of `--runs`.
 //!
+//! `oddsmatch bench persist` writes a journal of `--records` records and flushes it to the
+//! Postgres server at `--postgres` beside a bare binary COPY of the same rows (the median of
+//! `--runs`), then measures the flush's lag behind a live shard driven at `--rate` journal
+//! events per second for `--duration` seconds. Its schemas are made and dropped by the run.
+//!
 //! Progress goes to standard error; the table (or the JSON report) to standard output, so that
 //! `oddsmatch bench engine --json > results.json` captures only the report.
 
@@ -20,21 +25,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use oddsmatch_benches::e2e::MAX_WINDOW;
+use oddsmatch_benches::persist::{DEFAULT_POSTGRES, MAX_RATE};
 use oddsmatch_benches::workload::MAX_MARKETS;
 use oddsmatch_benches::{
-    Case, E2eBenchOptions, EngineBenchOptions, JournalBenchOptions, JournalStep, run_e2e_bench,
-    run_engine_bench, run_journal_bench,
+    Case, E2eBenchOptions, EngineBenchOptions, JournalBenchOptions, JournalStep,
+    PersistBenchOptions, run_e2e_bench, run_engine_bench, run_journal_bench, run_persist_bench,
 };
 use oddsmatch_engine::shard::IdleStrategy;
 use oddsmatch_journal::Durability;
 
 /// The benchmarks `oddsmatch bench` knows.
-const KNOWN: [&str; 3] = ["engine", "journal", "e2e"];
+const KNOWN: [&str; 4] = ["engine", "journal", "e2e", "persist"];
 
 /// Arguments of `oddsmatch bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which benchmark (`engine`, `journal` or `e2e`).
+    /// Which benchmark (`engine`, `journal`, `e2e` or `persist`).
     pub which: String,
     /// Print the results as JSON.
     #[arg(long)]
@@ -45,7 +51,7 @@ pub struct BenchArgs {
     /// Unmeasured commands of the same mix run before the measured ones (engine, journal).
     #[arg(long, default_value_t = EngineBenchOptions::default().warmup)]
     pub warmup: usize,
-    /// Seed of the workload generators (engine, journal).
+    /// Seed of the workload generators (engine, journal, persist).
     #[arg(long, default_value_t = EngineBenchOptions::default().seed)]
     pub seed: u64,
     /// Throughput passes per book, or per figure for the journal (the median is reported).
@@ -77,9 +83,10 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = JournalBenchOptions::default().steps,
           value_parser = parse_step)]
     pub steps: Vec<JournalStep>,
-    /// Journal: appends per payload size and pass (append step).
-    #[arg(long, default_value_t = JournalBenchOptions::default().records)]
-    pub records: usize,
+    /// Journal: appends per payload size and pass (append step; default 500000). Persist:
+    /// records of the journal flushed (default 200000).
+    #[arg(long)]
+    pub records: Option<usize>,
     /// Journal: payload sizes of the append step in bytes, comma-separated.
     #[arg(long, value_delimiter = ',',
           default_values_t = JournalBenchOptions::default().payload_sizes)]
@@ -110,7 +117,7 @@ pub struct BenchArgs {
     /// Journal: segment size of the commands and restart steps' journals, in bytes.
     #[arg(long, default_value_t = JournalBenchOptions::default().segment_bytes)]
     pub segment_bytes: u64,
-    /// Journal, e2e: where the temporary files go (default: the system's temporary
+    /// Journal, e2e, persist: where the temporary files go (default: the system's temporary
     /// directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -143,10 +150,35 @@ pub struct BenchArgs {
           default_values_t = E2eBenchOptions::default().durabilities,
           value_parser = parse_durability)]
     pub durability: Vec<Durability>,
-    /// E2e: runs of everything (the medians are reported).
+    /// E2e, persist: runs of everything (persist: of the throughput part; the medians are
+    /// reported).
     #[arg(long, default_value_t = E2eBenchOptions::default().runs,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
+    /// Persist's own options (boxed: they would make every `oddsmatch` command as large as
+    /// this one).
+    #[command(flatten)]
+    pub persist: Box<PersistArgs>,
+}
+
+/// The options only `oddsmatch bench persist` takes.
+#[derive(Debug, clap::Args)]
+pub struct PersistArgs {
+    /// Persist: the Postgres server (`host=... user=... dbname=...` or a URL); the run makes
+    /// its own schemas there and drops them.
+    #[arg(long, default_value = DEFAULT_POSTGRES)]
+    pub postgres: String,
+    /// Persist: journal events per second of the lag part's load.
+    #[arg(long, default_value_t = PersistBenchOptions::default().rate,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_RATE))]
+    pub rate: u64,
+    /// Persist: seconds of the lag part's load.
+    #[arg(long, default_value_t = PersistBenchOptions::default().duration.as_secs_f64())]
+    pub duration: f64,
+    /// Persist: the most journal records in one transaction.
+    #[arg(long, default_value_t = PersistBenchOptions::default().batch_records,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub batch_records: usize,
 }
 
 fn parse_durability(text: &str) -> Result<Durability, String> {
@@ -177,6 +209,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "engine" => engine(args),
         "journal" => journal(args),
         "e2e" => e2e(args),
+        "persist" => persist(args),
         other => Err(format!(
             "bench: unknown benchmark `{other}`; known: {}",
             KNOWN.join(", ")
@@ -222,7 +255,9 @@ fn engine(args: &BenchArgs) -> Result<(), String> {
 fn journal(args: &BenchArgs) -> Result<(), String> {
     let options = JournalBenchOptions {
         steps: args.steps.clone(),
-        records: args.records,
+        records: args
+            .records
+            .unwrap_or(JournalBenchOptions::default().records),
         payload_sizes: args.payload_sizes.clone(),
         commit_every: args.commit_every,
         commands: args.commands,
@@ -290,11 +325,47 @@ fn e2e(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
+fn persist(args: &BenchArgs) -> Result<(), String> {
+    let persist = &args.persist;
+    if !(persist.duration.is_finite() && persist.duration > 0.0 && persist.duration <= 3_600.0) {
+        return Err("bench: --duration must be more than 0 and at most 3600 seconds".into());
+    }
+    let defaults = PersistBenchOptions::default();
+    let options = PersistBenchOptions {
+        postgres: persist.postgres.clone(),
+        records: args.records.unwrap_or(defaults.records),
+        runs: args.runs,
+        rate: persist.rate,
+        duration: Duration::from_secs_f64(persist.duration),
+        seed: args.seed,
+        batch_records: persist.batch_records,
+        dir: args.dir.clone().unwrap_or(defaults.dir),
+    };
+    options.validate().map_err(|e| format!("bench: {e}"))?;
+    let report = run_persist_bench(&options, &mut |line| eprintln!("{line}"))
+        .map_err(|e| format!("bench: {e}"))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: the runs did not do the expected work ({}); the figures are not comparable",
+            report.mismatches.join("; ")
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use clap::Parser;
+    use oddsmatch_benches::persist::MIN_RECORDS;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -320,7 +391,7 @@ mod tests {
         let args = parse(&["journal"]).unwrap();
         let defaults = JournalBenchOptions::default();
         assert_eq!(args.steps, defaults.steps);
-        assert_eq!(args.records, defaults.records);
+        assert_eq!(args.records, None);
         assert_eq!(args.payload_sizes, [64, 256, 1_024]);
         assert_eq!(args.sync_batches, [1, 16, 256]);
         assert_eq!(args.restart_records, 10_000_000);
@@ -383,6 +454,50 @@ mod tests {
         let args = parse(&["e2e", "--durability", "os,os"]).unwrap();
         let message = run(&args).unwrap_err();
         assert!(message.contains("named twice"), "{message}");
+    }
+
+    #[test]
+    fn persist_options_parse_with_their_defaults() {
+        let args = parse(&["persist"]).unwrap();
+        let defaults = PersistBenchOptions::default();
+        assert_eq!(args.persist.postgres, DEFAULT_POSTGRES);
+        assert_eq!(args.records, None);
+        assert_eq!((args.persist.rate, args.runs), (100_000, 3));
+        assert_eq!(args.persist.duration, 10.0);
+        assert_eq!(args.persist.batch_records, defaults.batch_records);
+        let args = parse(&[
+            "persist",
+            "--postgres",
+            "host=db user=me",
+            "--records",
+            "5000",
+            "--rate",
+            "20000",
+            "--duration",
+            "2.5",
+            "--runs",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(args.persist.postgres, "host=db user=me");
+        assert_eq!(args.records, Some(5_000));
+        assert_eq!(
+            (args.persist.rate, args.persist.duration, args.runs),
+            (20_000, 2.5, 1)
+        );
+        assert!(parse(&["persist", "--rate", "0"]).is_err());
+        assert!(parse(&["persist", "--batch-records", "0"]).is_err());
+    }
+
+    #[test]
+    fn persist_options_are_checked_before_anything_runs() {
+        let small = (MIN_RECORDS - 1).to_string();
+        let args = parse(&["persist", "--records", &small]).unwrap();
+        assert!(run(&args).unwrap_err().contains("records"));
+        let args = parse(&["persist", "--duration", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("--duration"));
+        let args = parse(&["persist", "--postgres", ""]).unwrap();
+        assert!(run(&args).unwrap_err().contains("connection string"));
     }
 
     #[test]
