@@ -237,26 +237,11 @@ fn bootstrap(dir: &Path) {
     std::fs::write(dir.join("bootstrap.jsonl"), lines.join("\n") + "\n").unwrap();
 }
 
-#[test]
-fn serve_flushes_while_running_and_catches_up_at_shutdown() {
-    let dir = scratch("persist", "serve");
-    bootstrap(&dir);
-    let db = Db::new("serve");
-    let data = dir.join("data");
-    let config = dir.join("oddsmatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n\n[persist]\npostgres = {:?}\nschema = {:?}\n",
-            data.to_str().unwrap(),
-            url(),
-            db.schema
-        ),
-    )
-    .unwrap();
-    let (mut child, addr) = serve(&dir, &["--config", config.to_str().unwrap()]);
+/// Logs in as the market maker and places `orders` resting orders; returns once every one
+/// is acknowledged (the session stays open until the client is dropped).
+fn place_orders(addr: &str, orders: u64) -> Client {
     let mut client = Client::connect(
-        &addr,
+        addr,
         Credentials {
             key_id: 42,
             secret: SECRET,
@@ -267,7 +252,6 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
     client
         .wait_for(WAIT, |m| matches!(m, ServerMsg::ReplayComplete { .. }))
         .unwrap();
-    let orders = 200u64;
     for request_id in 1..=orders {
         client.queue(&ClientMsg::NewOrder(NewOrder {
             request_id,
@@ -291,6 +275,29 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
             accepted += 1;
         }
     }
+    client
+}
+
+#[test]
+fn serve_flushes_while_running_and_catches_up_at_shutdown() {
+    let dir = scratch("persist", "serve");
+    bootstrap(&dir);
+    let db = Db::new("serve");
+    let data = dir.join("data");
+    let config = dir.join("oddsmatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n\n[persist]\npostgres = {:?}\nschema = {:?}\n",
+            data.to_str().unwrap(),
+            url(),
+            db.schema
+        ),
+    )
+    .unwrap();
+    let (mut child, addr) = serve(&dir, &["--config", config.to_str().unwrap()]);
+    let client = place_orders(&addr, 200);
+    let orders = 200u64;
     // The flush runs while the server does: the orders reach Postgres without a stop.
     let started = Instant::now();
     let accepted_rows = "SELECT count(*) FROM {schema}.order_events WHERE kind = 'accepted'";
@@ -322,4 +329,36 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
         db.count("SELECT count(*) FROM {schema}.accounts WHERE account = 1"),
         1
     );
+}
+
+#[test]
+fn persist_follow_tails_a_live_server_until_sigterm() {
+    let dir = scratch("persist", "follow");
+    bootstrap(&dir);
+    let db = Db::new("follow");
+    let (mut server, addr) = serve(&dir, &[]);
+    let data = dir.join("data");
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_oddsmatch"))
+        .args(["persist", "--follow", "--journal", data.to_str().unwrap()])
+        .args(["--postgres", &url(), "--schema", &db.schema])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = place_orders(&addr, 50);
+    let started = Instant::now();
+    let accepted_rows = "SELECT count(*) FROM {schema}.order_events WHERE kind = 'accepted'";
+    while db.checkpoint() == 0 || db.count(accepted_rows) < 50 {
+        assert!(started.elapsed() < WAIT, "the follower did not keep up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(terminate(&mut follower).success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(follower.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(
+        out.contains(&format!("committed up to record {}", db.checkpoint())),
+        "{out}"
+    );
+    drop(client);
+    assert!(terminate(&mut server).success());
 }
