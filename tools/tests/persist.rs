@@ -296,8 +296,8 @@ fn serve_flushes_while_running_and_catches_up_at_shutdown() {
     )
     .unwrap();
     let (mut child, addr) = serve(&dir, &["--config", config.to_str().unwrap()]);
-    let client = place_orders(&addr, 200);
     let orders = 200u64;
+    let client = place_orders(&addr, orders);
     // The flush runs while the server does: the orders reach Postgres without a stop.
     let started = Instant::now();
     let accepted_rows = "SELECT count(*) FROM {schema}.order_events WHERE kind = 'accepted'";
