@@ -385,3 +385,49 @@ fn two_shards_run_independently() {
     }
     assert_ne!(hashes[0], hashes[1], "different streams, different states");
 }
+
+#[test]
+fn a_market_snapshot_sits_on_the_market_data_queue_where_it_was_asked_for() {
+    use oddsmatch_engine::shard::MarketData;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let commands = commands(4, 1_500);
+    let handle = ShardHandle::start(config.clone()).unwrap();
+    let mut answers = Answers::default();
+    drive(&handle, &commands[..1_000], &mut answers);
+    handle.request_market_snapshot().unwrap();
+    drive(&handle, &commands[1_000..], &mut answers);
+
+    // Re-applying what came before the snapshot gives exactly the snapshot's markets; what
+    // comes after continues from it.
+    let mut before = Vec::new();
+    let mut snapshot = None;
+    let mut after = 0;
+    while let Ok(item) = handle.market_data().try_recv() {
+        match item {
+            MarketData::Batch(batch) if snapshot.is_none() => before.push(batch),
+            MarketData::Batch(_) => after += 1,
+            MarketData::Snapshot(s) => snapshot = Some(s),
+        }
+    }
+    let snapshot = snapshot.expect("the snapshot was sent");
+    assert!(after > 0, "batches follow the snapshot");
+    let last = before.last().unwrap().outcomes.last().unwrap().seq;
+    assert_eq!(snapshot.seq, last);
+    let mut replay = Answers::default();
+    for batch in &before {
+        replay.take(batch, u64::MAX);
+    }
+    let engine = replay.check_against_plain_engine(&commands, config.engine.clone());
+    use oddsmatch_engine::{Query, Reply};
+    let Reply::Markets(views) = engine.query(&Query::Markets) else {
+        unreachable!()
+    };
+    let expected: Vec<_> = views
+        .iter()
+        .filter_map(|v| engine.market_odds(v.market))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(snapshot.markets, expected);
+    handle.shutdown().unwrap();
+}

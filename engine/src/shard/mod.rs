@@ -62,7 +62,7 @@ use snapshots::{SnapshotWriter, Written};
 use crate::book::LadderBook;
 use crate::command::{Command, Input};
 use crate::config::EngineConfig;
-use crate::engine::Engine;
+use crate::engine::{Engine, MarketOdds};
 use crate::event::Event;
 use crate::query::{Query, Reply};
 use crate::record::{RECORD_INPUT, RecordCodec};
@@ -264,6 +264,9 @@ pub struct Request {
 enum Queued {
     /// A command, to apply and journal.
     Command(Request),
+    /// A market-data snapshot, sent on the market-data queue after the batch it was taken
+    /// in.
+    MarketSnapshot,
     /// A query, answered after the batch it was taken in.
     Query {
         /// The caller's correlation, returned with the answer.
@@ -271,6 +274,28 @@ enum Queued {
         /// The question.
         query: Query,
     },
+}
+
+/// What the market-data queue carries, in the order the shard produced it.
+#[derive(Clone, Debug)]
+pub enum MarketData {
+    /// A committed batch (the same one the acknowledgement queue carries).
+    Batch(Arc<Batch>),
+    /// Every market's odds and depth, taken between batches when
+    /// [`Submitter::request_market_snapshot`] asked: the batches before it on the queue led up
+    /// to it, the ones after continue from it.
+    Snapshot(Arc<MarketSnapshot>),
+}
+
+/// The odds state of every market of a shard at one point of its journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarketSnapshot {
+    /// The shard.
+    pub shard: u16,
+    /// The last input applied before it.
+    pub seq: u64,
+    /// Every market, in the order they were created.
+    pub markets: Vec<MarketOdds>,
 }
 
 /// The answer to one query, on [`ShardHandle::answers`].
@@ -321,6 +346,13 @@ impl Submitter {
     /// acknowledgements of those commands.
     pub fn query(&self, tag: u64, query: Query) -> Result<(), SubmitError> {
         self.send(Queued::Query { tag, query })
+    }
+
+    /// Asks for a [`MarketData::Snapshot`] on the market-data queue, behind the commands
+    /// queued so far: what a market-data publisher starts from, and resynchronises from when
+    /// the queue was full and batches were dropped.
+    pub fn request_market_snapshot(&self) -> Result<(), SubmitError> {
+        self.send(Queued::MarketSnapshot)
     }
 
     fn send(&self, item: Queued) -> Result<(), SubmitError> {
@@ -482,7 +514,7 @@ pub struct StopReport {
 pub struct ShardHandle {
     submitter: Submitter,
     acks: Receiver<Arc<Batch>>,
-    market_data: Receiver<Arc<Batch>>,
+    market_data: Receiver<MarketData>,
     answers: Receiver<Answer>,
     watermark: Arc<Watermark>,
     stop: Arc<AtomicBool>,
@@ -541,6 +573,7 @@ impl ShardHandle {
             market_data: md_tx,
             answers: answers_tx,
             queries: Vec::new(),
+            snapshot_asked: false,
             watermark: watermark.clone(),
             stop: stop.clone(),
             halt: halt.clone(),
@@ -587,8 +620,13 @@ impl ShardHandle {
         &self.acks
     }
 
+    /// See [`Submitter::request_market_snapshot`].
+    pub fn request_market_snapshot(&self) -> Result<(), SubmitError> {
+        self.submitter().request_market_snapshot()
+    }
+
     /// Committed batches for market data; dropped (and counted) when this queue is full.
-    pub fn market_data(&self) -> &Receiver<Arc<Batch>> {
+    pub fn market_data(&self) -> &Receiver<MarketData> {
         &self.market_data
     }
 
@@ -709,10 +747,12 @@ struct ShardLoop<C> {
     clock: C,
     queue: Receiver<Queued>,
     acks: Sender<Arc<Batch>>,
-    market_data: Sender<Arc<Batch>>,
+    market_data: Sender<MarketData>,
     answers: Sender<Answer>,
     /// The queries of the batch being applied, answered after it (capacity reused).
     queries: Vec<(u64, Query)>,
+    /// A market-data snapshot was asked for in the batch being applied.
+    snapshot_asked: bool,
     watermark: Arc<Watermark>,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
@@ -797,6 +837,7 @@ impl<C: Clock> ShardLoop<C> {
             match item {
                 Queued::Command(request) => self.apply(request.tag, request.command, target)?,
                 Queued::Query { tag, query } => self.queries.push((tag, query)),
+                Queued::MarketSnapshot => self.snapshot_asked = true,
             }
             count += 1;
             next = if count < self.config.batch_max {
@@ -811,6 +852,7 @@ impl<C: Clock> ShardLoop<C> {
         }
         if target.outcomes.is_empty() {
             self.pool.push(batch);
+            self.send_market_snapshot();
             // Nothing to commit: queries alone are answered at once.
             if self.answer_queries() {
                 self.notify();
@@ -824,6 +866,7 @@ impl<C: Clock> ShardLoop<C> {
         self.watermark.journaled.store(seq, Ordering::Release);
         self.watermark.durable.store(durable, Ordering::Release);
         self.publish(batch);
+        self.send_market_snapshot();
         self.answer_queries();
         self.notify();
         self.snapshot_written()?;
@@ -881,14 +924,7 @@ impl<C: Clock> ShardLoop<C> {
 
     /// Hands a committed batch to the acknowledgement and market-data queues.
     fn publish(&mut self, batch: Arc<Batch>) {
-        match self.market_data.try_send(batch.clone()) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                self.watermark
-                    .market_data_dropped
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.send_market_data(MarketData::Batch(batch.clone()));
         let mut pending = batch.clone();
         loop {
             match self.acks.send_timeout(pending, Duration::from_millis(1)) {
@@ -911,6 +947,38 @@ impl<C: Clock> ShardLoop<C> {
     /// Answers the queries taken in the batch from the state after it; returns whether there
     /// were any. A full answer queue drops the answer and counts it: the shard never waits
     /// for the reader of answers.
+    /// Offers an item to the market-data queue; a full queue drops it and counts it (its
+    /// reader resynchronises from a snapshot).
+    fn send_market_data(&self, item: MarketData) {
+        match self.market_data.try_send(item) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                self.watermark
+                    .market_data_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends the market-data snapshot asked for in this batch, if one was.
+    fn send_market_snapshot(&mut self) {
+        if !std::mem::take(&mut self.snapshot_asked) {
+            return;
+        }
+        let Reply::Markets(views) = self.engine.query(&Query::Markets) else {
+            unreachable!("a markets query answers with markets");
+        };
+        let markets = views
+            .iter()
+            .filter_map(|view| self.engine.market_odds(view.market))
+            .collect();
+        self.send_market_data(MarketData::Snapshot(Arc::new(MarketSnapshot {
+            shard: self.config.shard,
+            seq: self.engine.seq(),
+            markets,
+        })));
+    }
+
     fn answer_queries(&mut self) -> bool {
         if self.queries.is_empty() {
             return false;
