@@ -3,7 +3,7 @@
 
 use oddsmatch_engine::{
     CancelReason, CommandKind, MarketStatus, Persistence, PostingKind, Role, Side, StatusCause,
-    Tier, TimeInForce,
+    TickReason, Tier, TimeInForce,
 };
 
 /// An enumeration carried on the wire as one byte.
@@ -29,6 +29,33 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(Side { Side::Back = 1, Side::Lay = 2 });
+wire_enum!(TickReason {
+    TickReason::Change = 1,
+    TickReason::Heartbeat = 2,
+    TickReason::Status = 3,
+});
+
+/// Why a market-data subscription was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubscribeReject {
+    /// No market has this id.
+    UnknownMarket,
+    /// The streams asked for need a login (`book`, `trades`), or anonymous access is off.
+    LoginRequired,
+    /// The session or the node holds as many subscriptions as allowed.
+    TooManySubscriptions,
+    /// The stream mask is empty or names unknown streams.
+    InvalidStreams,
+    /// An unsubscribe or resync named a market the session is not subscribed to.
+    NotSubscribed,
+}
+wire_enum!(SubscribeReject {
+    SubscribeReject::UnknownMarket = 1,
+    SubscribeReject::LoginRequired = 2,
+    SubscribeReject::TooManySubscriptions = 3,
+    SubscribeReject::InvalidStreams = 4,
+    SubscribeReject::NotSubscribed = 5,
+});
 wire_enum!(TimeInForce {
     TimeInForce::Gtc = 1,
     TimeInForce::Ioc = 2,

@@ -14,6 +14,7 @@
 mod auth;
 mod client;
 mod codes;
+pub mod md;
 mod server;
 
 pub use auth::{CHALLENGE_LEN, PROOF_LEN, login_proof, verify_proof};
@@ -23,8 +24,8 @@ pub use client::{
     QuoteEntry, ReferenceOdds, Replace, ResumeCursor, Scope, Vote,
 };
 pub use codes::{
-    EndReason, Liquidity, LoginReject, ProtocolReject, ThrottleKind, WireEnum, command_kind_code,
-    command_kind_from_code,
+    EndReason, Liquidity, LoginReject, ProtocolReject, SubscribeReject, ThrottleKind, WireEnum,
+    command_kind_code, command_kind_from_code,
 };
 pub use server::ANSWER_CHUNK;
 pub use server::kind as server_kind;
@@ -167,7 +168,7 @@ pub fn split_frame(bytes: &[u8], max_frame: usize) -> Result<Option<(Header, &[u
     }
 }
 
-fn check_header(header: Header) -> Result<(), DecodeError> {
+pub(crate) fn check_header(header: Header) -> Result<(), DecodeError> {
     if header.version != VERSION {
         return Err(DecodeError::Version(header.version));
     }
@@ -328,7 +329,7 @@ impl<'a> Frame<'a> {
         self
     }
 
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(&mut self) {
         let len = (self.out.len() - self.start) as u32;
         self.out[self.start..self.start + 4].copy_from_slice(&len.to_le_bytes());
     }
