@@ -273,6 +273,8 @@ enum Queued {
         tag: u64,
         /// The question.
         query: Query,
+        /// Where the answer goes (`None`: [`ShardHandle::answers`]).
+        reply: Option<Sender<Answer>>,
     },
 }
 
@@ -345,7 +347,27 @@ impl Submitter {
     /// [`Answer`], carrying `tag`, arrives on [`ShardHandle::answers`] after the
     /// acknowledgements of those commands.
     pub fn query(&self, tag: u64, query: Query) -> Result<(), SubmitError> {
-        self.send(Queued::Query { tag, query })
+        self.send(Queued::Query {
+            tag,
+            query,
+            reply: None,
+        })
+    }
+
+    /// Like [`Submitter::query`], with the answer sent to `reply` instead (a second reader of
+    /// the shard, such as the market-data publisher, with a queue of its own). A full or
+    /// closed `reply` drops the answer.
+    pub fn query_to(
+        &self,
+        tag: u64,
+        query: Query,
+        reply: Sender<Answer>,
+    ) -> Result<(), SubmitError> {
+        self.send(Queued::Query {
+            tag,
+            query,
+            reply: Some(reply),
+        })
     }
 
     /// Asks for a [`MarketData::Snapshot`] on the market-data queue, behind the commands
@@ -750,7 +772,7 @@ struct ShardLoop<C> {
     market_data: Sender<MarketData>,
     answers: Sender<Answer>,
     /// The queries of the batch being applied, answered after it (capacity reused).
-    queries: Vec<(u64, Query)>,
+    queries: Vec<(u64, Query, Option<Sender<Answer>>)>,
     /// A market-data snapshot was asked for in the batch being applied.
     snapshot_asked: bool,
     watermark: Arc<Watermark>,
@@ -836,7 +858,7 @@ impl<C: Clock> ShardLoop<C> {
         while let Some(item) = next {
             match item {
                 Queued::Command(request) => self.apply(request.tag, request.command, target)?,
-                Queued::Query { tag, query } => self.queries.push((tag, query)),
+                Queued::Query { tag, query, reply } => self.queries.push((tag, query, reply)),
                 Queued::MarketSnapshot => self.snapshot_asked = true,
             }
             count += 1;
@@ -983,13 +1005,13 @@ impl<C: Clock> ShardLoop<C> {
         if self.queries.is_empty() {
             return false;
         }
-        for (tag, query) in self.queries.drain(..) {
+        for (tag, query, reply) in self.queries.drain(..) {
             let answer = Answer {
                 shard: self.config.shard,
                 tag,
                 reply: self.engine.query(&query),
             };
-            match self.answers.try_send(answer) {
+            match reply.as_ref().unwrap_or(&self.answers).try_send(answer) {
                 Ok(()) | Err(TrySendError::Disconnected(_)) => {}
                 Err(TrySendError::Full(_)) => {
                     self.watermark
