@@ -8,5 +8,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod market_data;
 pub mod node;
 pub mod proto;
+pub mod subscriber;

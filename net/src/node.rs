@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::gateway::{
     Gateway, GatewayConfig, GatewayHandle, GatewayReport, GatewayStats, ShardLink,
 };
+use crate::market_data::{MarketDataConfig, Publisher, PublisherShard};
 
 /// The knobs of the shards (see `tuning.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +84,8 @@ pub struct NodeConfig {
     pub shards: ShardSettings,
     /// The order-entry gateway.
     pub gateway: GatewayConfig,
+    /// The market-data publisher.
+    pub market_data: MarketDataConfig,
     /// The flush to Postgres; off while `postgres` is empty.
     pub persist: PersistConfig,
 }
@@ -94,6 +97,7 @@ impl Default for NodeConfig {
             bootstrap: None,
             shards: ShardSettings::default(),
             gateway: GatewayConfig::default(),
+            market_data: MarketDataConfig::default(),
             persist: PersistConfig::default(),
         }
     }
@@ -161,6 +165,7 @@ pub struct Node {
     bootstrap: BootstrapReport,
     persister: Option<Persister>,
     persist_drain: Duration,
+    publisher: Option<Publisher>,
 }
 
 /// What stopping a node did.
@@ -248,6 +253,27 @@ impl Node {
             },
             false => None,
         };
+        let publisher = match Publisher::start(
+            config.market_data.clone(),
+            shards
+                .iter()
+                .map(|handle| PublisherShard {
+                    market_data: handle.market_data().clone(),
+                    submitter: handle.submitter(),
+                })
+                .collect(),
+        ) {
+            Ok(publisher) => publisher,
+            Err(error) => {
+                for handle in shards {
+                    let _ = handle.shutdown();
+                }
+                return Err(NodeError::Io {
+                    context: format!("start market data on {:?}", config.market_data.listen_tcp),
+                    source: error,
+                });
+            }
+        };
         let map = ShardMap::new(config.shards.count);
         let bootstrap = match &config.bootstrap {
             Some(path) => match apply_bootstrap(path, &config.data_dir, &shards, &map) {
@@ -280,12 +306,23 @@ impl Node {
             bootstrap,
             persister,
             persist_drain: Duration::from_millis(config.persist.shutdown_drain_ms),
+            publisher: Some(publisher),
         })
     }
 
     /// Where order entry listens.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
+    }
+
+    /// Where market-data subscribers connect over TCP.
+    pub fn market_data_addr(&self) -> Option<std::net::SocketAddr> {
+        self.publisher.as_ref().and_then(Publisher::tcp_addr)
+    }
+
+    /// The market-data publisher's counters.
+    pub fn market_data_stats(&self) -> Option<&std::sync::Arc<crate::market_data::MdStats>> {
+        self.publisher.as_ref().map(Publisher::stats)
     }
 
     /// What the bootstrap did at start.
@@ -319,6 +356,9 @@ impl Node {
     /// then every shard drains its queue, commits, flushes and snapshots; then the flush to
     /// Postgres catches up, for at most `persist.shutdown_drain_ms`.
     pub fn shutdown(self) -> Result<NodeStopReport, NodeError> {
+        if let Some(publisher) = self.publisher {
+            publisher.shutdown();
+        }
         let gateway = self.gateway.shutdown();
         let persister = self.persister;
         let mut shards = Vec::new();

@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Where order entry listens (port 0: any free port, printed at start).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Where market-data subscribers connect over TCP (port 0: any free port, printed at
+    /// start).
+    #[arg(long)]
+    pub market_data_listen: Option<SocketAddr>,
     /// How many shards.
     #[arg(long)]
     pub shards: Option<u16>,
@@ -66,6 +70,9 @@ pub fn config(args: &ServeArgs) -> Result<NodeConfig, String> {
     if let Some(listen) = args.listen {
         config.gateway.listen = listen;
     }
+    if let Some(listen) = args.market_data_listen {
+        config.market_data.listen_tcp = Some(listen);
+    }
     if let Some(shards) = args.shards {
         config.shards.count = shards;
     }
@@ -100,8 +107,11 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     }
     let node = Node::start(config.clone()).map_err(|error| error.to_string())?;
     // One line on standard output for scripts and tests; logs go to standard error.
+    let market_data = node
+        .market_data_addr()
+        .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
     println!(
-        "oddsmatch serve: order entry on {}, data in {}, {} shard(s)",
+        "oddsmatch serve: order entry on {}, market data on {market_data}, data in {}, {} shard(s)",
         node.addr(),
         config.data_dir.display(),
         config.shards.count

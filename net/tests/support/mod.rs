@@ -82,6 +82,15 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn start(accounts: &[(u32, &str)], tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
+        TestNode::start_with(accounts, "", tweak)
+    }
+
+    /// [`TestNode::start`] with more bootstrap lines after the standard ones.
+    pub fn start_with(
+        accounts: &[(u32, &str)],
+        extra_bootstrap: &str,
+        tweak: impl FnOnce(&mut NodeConfig),
+    ) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let bootstrap_path = dir.path().join("bootstrap.jsonl");
         let mut config = NodeConfig {
@@ -90,9 +99,11 @@ impl TestNode {
             ..NodeConfig::default()
         };
         config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+        config.market_data.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
         config.shards.segment_bytes = 1 << 20;
         tweak(&mut config);
-        std::fs::write(&bootstrap_path, bootstrap_on(accounts, config.shards.count)).unwrap();
+        let lines = bootstrap_on(accounts, config.shards.count) + extra_bootstrap;
+        std::fs::write(&bootstrap_path, lines).unwrap();
         let node = Node::start(config.clone()).unwrap();
         assert_eq!(
             node.bootstrap().rejected,

@@ -23,7 +23,13 @@ pub fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
         .arg(dir.join("data"))
         .arg("--bootstrap")
         .arg(dir.join("bootstrap.jsonl"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--market-data-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log", "warn"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
