@@ -420,3 +420,53 @@ fn a_resync_sends_a_fresh_snapshot_and_a_reconnect_resubscribes() {
     assert!(recovered < Duration::from_secs(10), "{recovered:?}");
     eprintln!("recovered in {recovered:?}");
 }
+
+#[test]
+fn subscriptions_and_connections_are_limited() {
+    let node = TestNode::start(&[(1, "pro")], |config| {
+        config.market_data.anonymous_subscriptions = 1;
+        config.market_data.subscriptions_pro = 2;
+        config.market_data.max_connections = 3;
+    });
+    let answer = |sub: &mut Subscriber| loop {
+        match sub.next(WAIT).unwrap().expect("an answer") {
+            Update::Message(
+                msg @ (MdServerMsg::Subscribed { .. } | MdServerMsg::Rejected { .. }),
+            ) => {
+                return msg;
+            }
+            _ => {}
+        }
+    };
+    let mut anonymous = subscriber(&node);
+    anonymous.subscribe(MarketId(1), Streams::TICKS).unwrap();
+    assert!(matches!(
+        answer(&mut anonymous),
+        MdServerMsg::Subscribed { .. }
+    ));
+    anonymous.subscribe(MarketId(2), Streams::TICKS).unwrap();
+    assert!(matches!(
+        answer(&mut anonymous),
+        MdServerMsg::Rejected {
+            reason: SubscribeReject::TooManySubscriptions,
+            ..
+        }
+    ));
+    // A login raises the limit to the tier's.
+    let mut pro = subscriber(&node);
+    pro.login(key_id(1), secret(1)).unwrap();
+    for market in [1, 2] {
+        pro.subscribe(MarketId(market), Streams::ALL).unwrap();
+        assert!(matches!(answer(&mut pro), MdServerMsg::Subscribed { .. }));
+    }
+    // Two sessions held; a third is fine, a fourth is told the server is full.
+    let _third = subscriber(&node);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fourth = subscriber(&node);
+    match fourth.next(WAIT) {
+        Err(oddsmatch_net::subscriber::SubscriberError::Ended(reason)) => {
+            assert!(reason.contains("ServerFull"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
