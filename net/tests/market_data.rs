@@ -429,13 +429,11 @@ fn subscriptions_and_connections_are_limited() {
         config.market_data.max_connections = 3;
     });
     let answer = |sub: &mut Subscriber| loop {
-        match sub.next(WAIT).unwrap().expect("an answer") {
-            Update::Message(
-                msg @ (MdServerMsg::Subscribed { .. } | MdServerMsg::Rejected { .. }),
-            ) => {
-                return msg;
-            }
-            _ => {}
+        if let Update::Message(
+            msg @ (MdServerMsg::Subscribed { .. } | MdServerMsg::Rejected { .. }),
+        ) = sub.next(WAIT).unwrap().expect("an answer")
+        {
+            return msg;
         }
     };
     let mut anonymous = subscriber(&node);
