@@ -102,6 +102,8 @@ pub(crate) struct Hub {
     shards: Vec<ShardFeed>,
     /// The node-wide subscription count.
     subscriptions: usize,
+    /// Subscribers stale on some market (looked at every tick).
+    stale_subs: BTreeSet<SubId>,
     scratch: Vec<u8>,
 }
 
@@ -179,6 +181,7 @@ impl Hub {
             by_market: HashMap::new(),
             shards,
             subscriptions: 0,
+            stale_subs: BTreeSet::new(),
             scratch: Vec::with_capacity(4096),
         }
     }
@@ -390,6 +393,7 @@ impl Hub {
             }
             Err(mpsc::error::TrySendError::Full(bytes)) => {
                 s.stale.insert(market);
+                self.stale_subs.insert(sub);
                 s.stale_since.get_or_insert_with(Instant::now);
                 self.stats.conflations.fetch_add(1, Ordering::Relaxed);
                 if status {
@@ -427,14 +431,12 @@ impl Hub {
     pub(crate) fn tick(&mut self) {
         let now = Instant::now();
         let max_lag = Duration::from_millis(self.config.max_lag_ms);
-        let stale: Vec<SubId> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| !s.stale.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
+        let stale: Vec<SubId> = self.stale_subs.iter().copied().collect();
         for sub in stale {
-            let s = &self.subs[&sub];
+            let Some(s) = self.subs.get(&sub).filter(|s| !s.stale.is_empty()) else {
+                self.stale_subs.remove(&sub);
+                continue;
+            };
             if s.stale_since
                 .is_some_and(|t| now.duration_since(t) > max_lag)
             {
@@ -454,6 +456,7 @@ impl Hub {
             }
             let markets: Vec<MarketId> = std::mem::take(&mut s.stale).into_iter().collect();
             s.stale_since = None;
+            self.stale_subs.remove(&sub);
             for market in markets {
                 if let Some(m) = self.markets.get(&market) {
                     let mut state = m.state.clone();
