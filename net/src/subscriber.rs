@@ -280,7 +280,8 @@ impl Subscriber {
             } => (*market, *book_seq, true),
             _ => return Ok(Some(Update::Message(msg))),
         };
-        let conflated = matches!(&msg, MdServerMsg::Tick(t) if t.flags & FLAG_CONFLATED != 0);
+        let conflated =
+            matches!(&msg, MdServerMsg::Status { flags, .. } if flags & FLAG_CONFLATED != 0);
         let Some(t) = self.markets.get_mut(&market) else {
             return Ok(None); // unsubscribed meanwhile
         };
@@ -289,6 +290,11 @@ impl Subscriber {
         }
         // Only a `book` subscriber sees the whole book stream, so only it can see its gaps.
         let checked = !book || t.streams.contains(Streams::BOOK);
+        if conflated {
+            // A status change held back while this subscriber was behind: out of sequence, not
+            // a gap; the conflated snapshot that follows sets the sequence again.
+            return Ok(Some(Update::Message(msg)));
+        }
         let last = if book {
             &mut t.book_seq
         } else {
@@ -297,7 +303,7 @@ impl Subscriber {
         if seq <= *last {
             return Ok(None); // already in the snapshot
         }
-        if checked && !conflated && seq != *last + 1 {
+        if checked && seq != *last + 1 {
             let expected = *last + 1;
             t.synced = false;
             self.resync(market)?;

@@ -1,4 +1,5 @@
-//! Property tests of the order-entry wire codec (`oddsmatch_net::proto`).
+//! Property tests of the wire codecs (`oddsmatch_net::proto`): order entry and market data
+//! (`proto::md`), which share the framing.
 //!
 //! - Every message the encoder can represent survives encode -> `split_frame` -> decode
 //!   unchanged, its frame is as long as its header says, and a stream of frames cut into
@@ -6,7 +7,8 @@
 //! - Arbitrary bytes and damaged valid frames (flipped, overwritten, truncated, extended
 //!   bytes, rewritten length and count fields) never make framing or decoding panic, and
 //!   whatever does decode re-encodes to exactly the bytes it came from: the encoding is
-//!   canonical.
+//!   canonical. Every frame is offered to all four decoders (both directions of both
+//!   protocols); at most one may accept it.
 //! - Decoding allocates in proportion to the frame's own length, never to a count field it
 //!   has not checked (measured with a counting allocator on the decoding thread).
 
@@ -14,14 +16,21 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fmt::Debug;
 
-use oddsmatch_engine::{AccountId, CommandKind, MarketId, OrderId, RejectReason, SelectionId};
+use oddsmatch_engine::{
+    AccountId, CommandKind, DISPLAY_LEVELS, MarketId, MarketStatus, OrderId, RejectReason,
+    SelectionId, TickReason,
+};
+use oddsmatch_net::proto::md::{
+    self, Depth, FLAG_CONFLATED, MAX_SELECTIONS, MdClientMsg, MdServerMsg, Snapshot,
+    SnapshotSelection, Streams, Tick, TickSelection,
+};
 use oddsmatch_net::proto::{
     ANSWER_CHUNK, AnswerHeader, BalanceEntry, Cancel, CancelBet, ClientMsg, DEFAULT_MAX_FRAME,
-    DecodeError, FrameError, HEADER_LEN, Header, Login, LoginAccepted, MAX_CURSORS, MAX_DETAIL,
-    MAX_QUOTES, MassCancel, MassQuote, NewOrder, OpenOrderEntry, OrderRef, PlaceBet, PositionEntry,
-    QuoteEntry, ReferenceOdds, Replace, Report, ReportBody, ReportHeader, ResumeCursor, Scope,
-    ServerMsg, VERSION, Vote, WireEnum, client_kind, command_kind_code, command_kind_from_code,
-    server_kind, split_frame,
+    DecodeError, EndReason, FrameError, HEADER_LEN, Header, Login, LoginAccepted, MAX_CURSORS,
+    MAX_DETAIL, MAX_QUOTES, MassCancel, MassQuote, NewOrder, OpenOrderEntry, OrderRef, PlaceBet,
+    PositionEntry, QuoteEntry, ReferenceOdds, Replace, Report, ReportBody, ReportHeader,
+    ResumeCursor, Scope, ServerMsg, SubscribeReject, VERSION, Vote, WireEnum, client_kind,
+    command_kind_code, command_kind_from_code, server_kind, split_frame,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -104,11 +113,14 @@ fn allocation_bound(frame_len: usize) -> usize {
 // Codec plumbing shared by both directions.
 
 trait Wire: Sized + Clone + PartialEq + Debug {
+    /// The protocol and direction, as [`decoders`] names it.
+    const NAME: &'static str;
     fn put(&self, out: &mut Vec<u8>);
     fn get(header: Header, body: &[u8]) -> Result<Self, DecodeError>;
 }
 
 impl Wire for ClientMsg {
+    const NAME: &'static str = "client";
     fn put(&self, out: &mut Vec<u8>) {
         self.encode(out);
     }
@@ -118,11 +130,32 @@ impl Wire for ClientMsg {
 }
 
 impl Wire for ServerMsg {
+    const NAME: &'static str = "server";
     fn put(&self, out: &mut Vec<u8>) {
         self.encode(out);
     }
     fn get(header: Header, body: &[u8]) -> Result<Self, DecodeError> {
         ServerMsg::decode(header, body)
+    }
+}
+
+impl Wire for MdClientMsg {
+    const NAME: &'static str = "market-data client";
+    fn put(&self, out: &mut Vec<u8>) {
+        self.encode(out);
+    }
+    fn get(header: Header, body: &[u8]) -> Result<Self, DecodeError> {
+        MdClientMsg::decode(header, body)
+    }
+}
+
+impl Wire for MdServerMsg {
+    const NAME: &'static str = "market-data server";
+    fn put(&self, out: &mut Vec<u8>) {
+        self.encode(out);
+    }
+    fn get(header: Header, body: &[u8]) -> Result<Self, DecodeError> {
+        MdServerMsg::decode(header, body)
     }
 }
 
@@ -186,38 +219,75 @@ fn split_all(mut bytes: &[u8]) -> Split<'_> {
     }
 }
 
-/// Decodes one split-off frame as a client and as a server message: neither may panic nor
-/// allocate beyond the frame's bound, at most one may succeed, and a success re-encodes to
+/// Every decoder, by the name of its protocol and direction, reduced to its verdict.
+type Verdict = fn(Header, &[u8]) -> Result<(), DecodeError>;
+const DECODERS: [(&str, Verdict); 4] = [
+    (ClientMsg::NAME, |h, b| ClientMsg::decode(h, b).map(drop)),
+    (ServerMsg::NAME, |h, b| ServerMsg::decode(h, b).map(drop)),
+    (MdClientMsg::NAME, |h, b| {
+        MdClientMsg::decode(h, b).map(drop)
+    }),
+    (MdServerMsg::NAME, |h, b| {
+        MdServerMsg::decode(h, b).map(drop)
+    }),
+];
+
+/// Decodes `frame` as an `M`: without panicking or allocating beyond the frame's bound, and,
+/// when it decodes, to a message that re-encodes to exactly `frame`. Returns whether it
+/// decoded.
+fn check_decode<M: Wire>(header: Header, frame: &[u8]) -> Result<bool, TestCaseError> {
+    let what = M::NAME;
+    let body = &frame[HEADER_LEN..];
+    let (decoded, bytes) = peak_allocation(|| M::get(header, body));
+    prop_assert!(
+        bytes <= allocation_bound(frame.len()),
+        "{what} decode of a {}-byte frame held {bytes} heap bytes",
+        frame.len()
+    );
+    let Ok(msg) = decoded else {
+        return Ok(false);
+    };
+    let again = encode(&msg);
+    prop_assert_eq!(again, frame, "{} message {:?} is not canonical", what, msg);
+    Ok(true)
+}
+
+/// Decodes one split-off frame as each protocol's client and server message: none may panic
+/// nor allocate beyond the frame's bound, at most one may succeed, and a success re-encodes to
 /// exactly `frame`.
 fn check_frame(header: Header, frame: &[u8]) -> Result<(), TestCaseError> {
-    let body = &frame[HEADER_LEN..];
-    let (client, client_bytes) = peak_allocation(|| ClientMsg::decode(header, body));
+    let decoded = [
+        check_decode::<ClientMsg>(header, frame)?,
+        check_decode::<ServerMsg>(header, frame)?,
+        check_decode::<MdClientMsg>(header, frame)?,
+        check_decode::<MdServerMsg>(header, frame)?,
+    ];
     prop_assert!(
-        client_bytes <= allocation_bound(frame.len()),
-        "client decode of a {}-byte frame held {client_bytes} heap bytes",
-        frame.len()
+        decoded.iter().filter(|d| **d).count() <= 1,
+        "a type decodes as more than one protocol or direction: {:?}",
+        decoded
     );
-    let (server, server_bytes) = peak_allocation(|| ServerMsg::decode(header, body));
-    prop_assert!(
-        server_bytes <= allocation_bound(frame.len()),
-        "server decode of a {}-byte frame held {server_bytes} heap bytes",
-        frame.len()
-    );
-    prop_assert!(
-        client.is_err() || server.is_err(),
-        "a type decodes in both directions"
-    );
-    if let Ok(msg) = client {
-        prop_assert_eq!(
-            encode(&msg),
-            frame,
-            "client message {:?} is not canonical",
-            msg
-        );
-    }
-    if let Ok(msg) = server {
-        let again = encode(&msg);
-        prop_assert_eq!(again, frame, "server message {:?} is not canonical", msg);
+    Ok(())
+}
+
+/// The message type in a frame's header.
+fn kind_of(frame: &[u8]) -> u16 {
+    header_of(frame).kind
+}
+
+/// Every decoder but `M`'s refuses `frame` as an unknown type: a frame sent in the wrong
+/// direction, or to the other protocol's port, is never taken for another message.
+fn others_do_not_know<M: Wire>(frame: &[u8]) -> Result<(), TestCaseError> {
+    let (header, body) = split_frame(frame, DEFAULT_MAX_FRAME).unwrap().unwrap();
+    for (name, decode) in DECODERS {
+        if name != M::NAME {
+            prop_assert_eq!(
+                decode(header, body),
+                Err(DecodeError::UnknownType(header.kind)),
+                "the {} decoder",
+                name
+            );
+        }
     }
     Ok(())
 }
@@ -277,6 +347,27 @@ fn receive<M: Wire>(bytes: &[u8], cuts: &[Index]) -> Vec<M> {
     }
     assert!(pending.is_empty(), "{} bytes left over", pending.len());
     out
+}
+
+/// `msgs` encoded one after another split back into the same messages, whole and when the
+/// bytes arrive in pieces cut at `cuts`.
+fn check_stream_of<M: Wire>(msgs: &[M], cuts: &[Index]) -> Result<(), TestCaseError> {
+    let mut bytes = Vec::new();
+    for msg in msgs {
+        let start = bytes.len();
+        msg.put(&mut bytes);
+        prop_assert_eq!(header_of(&bytes[start..]).len as usize, bytes.len() - start);
+    }
+    let split = split_all(&bytes);
+    prop_assert!(split.error.is_none() && split.rest.is_empty());
+    let decoded: Vec<M> = split
+        .frames
+        .iter()
+        .map(|(h, f)| M::get(*h, &f[HEADER_LEN..]).unwrap())
+        .collect();
+    prop_assert_eq!(&decoded, msgs);
+    prop_assert_eq!(&receive::<M>(&bytes, cuts), msgs);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,11 +1027,267 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
     ]
 }
 
-/// A stream of valid frames of either direction.
+/// A subscription's streams: any non-empty set.
+fn streams() -> impl Strategy<Value = Streams> {
+    (1..=Streams::ALL.0).prop_map(Streams)
+}
+
+/// The streams SUBSCRIBED and UNSUBSCRIBED report: any set, the empty one included (nothing
+/// left after an unsubscribe).
+fn streams_held() -> impl Strategy<Value = Streams> {
+    (0..=Streams::ALL.0).prop_map(Streams)
+}
+
+/// A SNAPSHOT's or TICK's flags.
+fn md_flags() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(0), Just(FLAG_CONFLATED)]
+}
+
+fn tick_selection() -> impl Strategy<Value = TickSelection> {
+    (
+        selection(),
+        any::<[u32; 4]>(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<i64>(),
+        any::<i64>(),
+    )
+        .prop_map(
+            |(selection, odds, implied_bps, reference_bps, matched_minor, pool_minor)| {
+                TickSelection {
+                    selection,
+                    back_x100: odds[0],
+                    lay_x100: odds[1],
+                    last_traded_x100: odds[2],
+                    indicative_x100: odds[3],
+                    implied_bps,
+                    reference_bps,
+                    matched_minor,
+                    pool_minor,
+                }
+            },
+        )
+}
+
+fn depth() -> impl Strategy<Value = Depth> {
+    (
+        any::<[u32; DISPLAY_LEVELS]>(),
+        any::<[i64; DISPLAY_LEVELS]>(),
+    )
+        .prop_map(|(odds_x100, stakes_minor)| Depth {
+            odds_x100,
+            stakes_minor,
+        })
+}
+
+fn snapshot_selection() -> impl Strategy<Value = SnapshotSelection> {
+    (tick_selection(), depth(), depth()).prop_map(|(odds, backs, lays)| SnapshotSelection {
+        odds,
+        backs,
+        lays,
+    })
+}
+
+fn md_client_msg() -> impl Strategy<Value = MdClientMsg> {
+    prop_oneof![
+        any::<u64>().prop_map(|key_id| MdClientMsg::Login { key_id }),
+        any::<[u8; 32]>().prop_map(|proof| MdClientMsg::LoginProof { proof }),
+        (any::<u32>(), market(), streams()).prop_map(|(request_id, market, streams)| {
+            MdClientMsg::Subscribe {
+                request_id,
+                market,
+                streams,
+            }
+        }),
+        (any::<u32>(), market(), streams()).prop_map(|(request_id, market, streams)| {
+            MdClientMsg::Unsubscribe {
+                request_id,
+                market,
+                streams,
+            }
+        }),
+        (any::<u32>(), market())
+            .prop_map(|(request_id, market)| MdClientMsg::Resync { request_id, market }),
+        Just(MdClientMsg::Heartbeat),
+    ]
+}
+
+fn md_server_msg() -> impl Strategy<Value = MdServerMsg> {
+    let snapshot = (
+        market(),
+        option::of(wire_enum::<MarketStatus>()),
+        md_flags(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u64>(),
+        entries(snapshot_selection(), MAX_SELECTIONS),
+    )
+        .prop_map(
+            |(market, status, flags, tick_seq, book_seq, overround_bps, ts_ns, selections)| {
+                MdServerMsg::Snapshot(Snapshot {
+                    market,
+                    status,
+                    flags,
+                    tick_seq,
+                    book_seq,
+                    overround_bps,
+                    ts_ns,
+                    selections,
+                })
+            },
+        );
+    let tick = (
+        market(),
+        option::of(wire_enum::<MarketStatus>()),
+        md_flags(),
+        any::<u64>(),
+        option::of(wire_enum::<TickReason>()),
+        any::<u32>(),
+        any::<u64>(),
+        entries(tick_selection(), MAX_SELECTIONS),
+    )
+        .prop_map(
+            |(market, status, flags, tick_seq, reason, overround_bps, ts_ns, selections)| {
+                MdServerMsg::Tick(Tick {
+                    market,
+                    status,
+                    flags,
+                    tick_seq,
+                    reason,
+                    overround_bps,
+                    ts_ns,
+                    selections,
+                })
+            },
+        );
+    let book = (
+        market(),
+        selection(),
+        any::<u64>(),
+        wire_enum(),
+        depth(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(market, selection, book_seq, side, depth, ts_ns)| MdServerMsg::Book {
+                market,
+                selection,
+                book_seq,
+                side,
+                depth,
+                ts_ns,
+            },
+        );
+    let trade = (
+        market(),
+        selection(),
+        any::<u64>(),
+        any::<u32>(),
+        wire_enum(),
+        any::<i64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(market, selection, book_seq, odds_x100, taker_side, stake_minor, ts_ns)| {
+                MdServerMsg::Trade {
+                    market,
+                    selection,
+                    book_seq,
+                    odds_x100,
+                    taker_side,
+                    stake_minor,
+                    ts_ns,
+                }
+            },
+        );
+    let status = (
+        market(),
+        wire_enum(),
+        wire_enum(),
+        prop_oneof![Just(0u8), Just(FLAG_CONFLATED)],
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(market, status, cause, flags, book_seq, ts_ns)| MdServerMsg::Status {
+                market,
+                status,
+                cause,
+                flags,
+                book_seq,
+                ts_ns,
+            },
+        );
+    let pool = (
+        market(),
+        selection(),
+        any::<u64>(),
+        any::<i64>(),
+        any::<i64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(market, selection, book_seq, pool_minor, total_minor, ts_ns)| MdServerMsg::Pool {
+                market,
+                selection,
+                book_seq,
+                pool_minor,
+                total_minor,
+                ts_ns,
+            },
+        );
+    prop_oneof![
+        any::<[u8; 32]>()
+            .prop_map(|challenge| MdServerMsg::Challenge { challenge })
+            .boxed(),
+        (any::<u32>(), wire_enum())
+            .prop_map(|(account, tier)| MdServerMsg::LoginAccepted { account, tier })
+            .boxed(),
+        wire_enum()
+            .prop_map(|reason| MdServerMsg::LoginRejected { reason })
+            .boxed(),
+        (any::<u32>(), market(), streams_held())
+            .prop_map(|(request_id, market, streams)| MdServerMsg::Subscribed {
+                request_id,
+                market,
+                streams,
+            })
+            .boxed(),
+        (any::<u32>(), market(), wire_enum::<SubscribeReject>())
+            .prop_map(|(request_id, market, reason)| MdServerMsg::Rejected {
+                request_id,
+                market,
+                reason,
+            })
+            .boxed(),
+        (any::<u32>(), market(), streams_held())
+            .prop_map(|(request_id, market, streams)| MdServerMsg::Unsubscribed {
+                request_id,
+                market,
+                streams,
+            })
+            .boxed(),
+        snapshot.boxed(),
+        tick.boxed(),
+        book.boxed(),
+        trade.boxed(),
+        status.boxed(),
+        pool.boxed(),
+        Just(MdServerMsg::Heartbeat).boxed(),
+        (wire_enum(), detail())
+            .prop_map(|(reason, detail)| MdServerMsg::End { reason, detail })
+            .boxed(),
+    ]
+}
+
+/// A stream of valid frames of either direction of either protocol.
 fn valid_stream() -> impl Strategy<Value = Vec<u8>> {
     let frame = prop_oneof![
         client_msg().prop_map(|m| encode(&m)),
         server_msg().prop_map(|m| encode(&m)),
+        md_client_msg().prop_map(|m| encode(&m)),
+        md_server_msg().prop_map(|m| encode(&m)),
     ];
     vec(frame, 1..=4).prop_map(|frames| frames.concat())
 }
@@ -1017,12 +1364,15 @@ fn apply(bytes: &mut Vec<u8>, damage: &Damage) {
     }
 }
 
-/// Where a counted message keeps its count (body offset, bytes), by type.
+/// Where a counted message keeps its count (body offset, bytes), by type. Market data's END
+/// counts its detail's bytes.
 fn count_field(kind: u16) -> Option<(usize, usize)> {
     match kind {
         client_kind::LOGIN => Some((16, 2)),
         client_kind::MASS_QUOTE | client_kind::REFERENCE_ODDS => Some((12, 2)),
         server_kind::OPEN_ORDERS | server_kind::POSITIONS | server_kind::BALANCE => Some((8, 4)),
+        md::kind::SNAPSHOT | md::kind::TICK => Some((6, 2)),
+        md::kind::END => Some((2, 2)),
         _ => None,
     }
 }
@@ -1037,18 +1387,32 @@ proptest! {
     fn every_client_message_round_trips(msg in client_msg()) {
         check_round_trip(&msg)?;
         let bytes = encode(&msg);
-        let (header, body) = split_frame(&bytes, DEFAULT_MAX_FRAME).unwrap().unwrap();
-        prop_assert_eq!(header.kind, msg.kind());
-        prop_assert_eq!(ServerMsg::decode(header, body), Err(DecodeError::UnknownType(header.kind)));
+        prop_assert_eq!(kind_of(&bytes), msg.kind());
+        others_do_not_know::<ClientMsg>(&bytes)?;
     }
 
     #[test]
     fn every_server_message_round_trips(msg in server_msg()) {
         check_round_trip(&msg)?;
         let bytes = encode(&msg);
-        let (header, body) = split_frame(&bytes, DEFAULT_MAX_FRAME).unwrap().unwrap();
-        prop_assert_eq!(header.kind, msg.kind());
-        prop_assert_eq!(ClientMsg::decode(header, body), Err(DecodeError::UnknownType(header.kind)));
+        prop_assert_eq!(kind_of(&bytes), msg.kind());
+        others_do_not_know::<ServerMsg>(&bytes)?;
+    }
+
+    #[test]
+    fn every_market_data_client_message_round_trips(msg in md_client_msg()) {
+        check_round_trip(&msg)?;
+        let bytes = encode(&msg);
+        prop_assert_eq!(kind_of(&bytes) >> 8, 0x03, "subscriber types are 0x03xx");
+        others_do_not_know::<MdClientMsg>(&bytes)?;
+    }
+
+    #[test]
+    fn every_market_data_server_message_round_trips(msg in md_server_msg()) {
+        check_round_trip(&msg)?;
+        let bytes = encode(&msg);
+        prop_assert_eq!(kind_of(&bytes) >> 8, 0x04, "market-data server types are 0x04xx");
+        others_do_not_know::<MdServerMsg>(&bytes)?;
     }
 
     #[test]
@@ -1096,6 +1460,22 @@ proptest! {
     }
 
     #[test]
+    fn market_data_client_streams_split_back_into_the_same_messages(
+        msgs in vec(md_client_msg(), 1..=8),
+        cuts in vec(any::<Index>(), 0..=8),
+    ) {
+        check_stream_of(&msgs, &cuts)?;
+    }
+
+    #[test]
+    fn market_data_server_streams_split_back_into_the_same_messages(
+        msgs in vec(md_server_msg(), 1..=8),
+        cuts in vec(any::<Index>(), 0..=8),
+    ) {
+        check_stream_of(&msgs, &cuts)?;
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_and_decode_canonically(bytes in vec(any::<u8>(), 0..=512)) {
         check_stream(&bytes)?;
     }
@@ -1108,6 +1488,8 @@ proptest! {
             (0x0100u16..=0x0125),
             (0x0200u16..=0x0245),
             Just(server_kind::END_OF_SESSION),
+            (0x0300u16..=0x0308),
+            (0x0400u16..=0x0410),
             any::<u16>(),
         ],
         body in prop_oneof![vec(any::<u8>(), 0..=80), vec(0u8..=2, 0..=300)],
@@ -1143,6 +1525,9 @@ proptest! {
             server_msg().prop_filter_map("counted", |m| {
                 count_field(m.kind()).map(|_| encode(&m))
             }),
+            md_server_msg().prop_map(|m| encode(&m)).prop_filter("counted", |frame| {
+                count_field(kind_of(frame)).is_some()
+            }),
         ],
         claimed in prop_oneof![any::<u32>(), 0u32..=1100, Just(u32::from(u16::MAX))],
     ) {
@@ -1159,17 +1544,19 @@ proptest! {
         prop_assume!(claimed != actual);
         frame[at..at + width].copy_from_slice(&claimed.to_le_bytes()[..width]);
         let body = &frame[HEADER_LEN..];
-        let (client, client_bytes) = peak_allocation(|| ClientMsg::decode(header, body));
-        let (server, server_bytes) = peak_allocation(|| ServerMsg::decode(header, body));
-        prop_assert!(client.is_err() && server.is_err(), "{client:?} / {server:?}");
         let unknown = DecodeError::UnknownType(header.kind);
-        let refusal = [client.err(), server.err()].into_iter().flatten().find(|e| *e != unknown);
+        let mut refusals = Vec::new();
+        for (name, decode) in DECODERS {
+            let (result, bytes) = peak_allocation(|| decode(header, body));
+            prop_assert!(result.is_err(), "the {} decoder took {:?}", name, result);
+            prop_assert!(bytes <= allocation_bound(frame.len()), "the {} decoder", name);
+            refusals.extend(result.err().filter(|e| *e != unknown));
+        }
         prop_assert!(
-            matches!(refusal, Some(DecodeError::Length { .. } | DecodeError::Count { .. })),
+            matches!(refusals[..], [DecodeError::Length { .. } | DecodeError::Count { .. }]),
             "{:?}",
-            refusal
+            refusals
         );
-        prop_assert!(client_bytes.max(server_bytes) <= allocation_bound(frame.len()));
     }
 }
 
@@ -1571,4 +1958,244 @@ fn order_rejected_round_trips_for_every_command_kind() {
         });
         assert_eq!(decode_server(&encode(&msg)), Ok(msg));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Market data: fixed cases.
+
+fn decode_md_server(frame: &[u8]) -> Result<MdServerMsg, DecodeError> {
+    let (header, body) = split_frame(frame, DEFAULT_MAX_FRAME).unwrap().unwrap();
+    MdServerMsg::decode(header, body)
+}
+
+fn decode_md_client(frame: &[u8]) -> Result<MdClientMsg, DecodeError> {
+    let (header, body) = split_frame(frame, DEFAULT_MAX_FRAME).unwrap().unwrap();
+    MdClientMsg::decode(header, body)
+}
+
+fn md_snapshot(n: usize) -> MdServerMsg {
+    MdServerMsg::Snapshot(Snapshot {
+        market: MarketId(1),
+        status: Some(MarketStatus::Open),
+        flags: 0,
+        tick_seq: 2,
+        book_seq: 3,
+        overround_bps: 10_100,
+        ts_ns: 4,
+        selections: vec![SnapshotSelection::default(); n],
+    })
+}
+
+fn md_tick(n: usize) -> MdServerMsg {
+    MdServerMsg::Tick(Tick {
+        market: MarketId(1),
+        status: Some(MarketStatus::Open),
+        flags: 0,
+        tick_seq: 2,
+        reason: Some(TickReason::Change),
+        overround_bps: 10_100,
+        ts_ns: 4,
+        selections: vec![TickSelection::default(); n],
+    })
+}
+
+#[test]
+fn market_data_counts_are_checked_before_allocating() {
+    // A SNAPSHOT or TICK claiming 65535 selections in a 48-byte frame (no entries at all).
+    let mut body = vec![0; 40];
+    body[4] = MarketStatus::Open.to_wire();
+    body[6..8].copy_from_slice(&u16::MAX.to_le_bytes());
+    for kind in [md::kind::SNAPSHOT, md::kind::TICK] {
+        let frame = frame_of(kind, &body);
+        let (result, bytes) = peak_allocation(|| decode_md_server(&frame));
+        assert_eq!(
+            result,
+            Err(DecodeError::Count {
+                field: "selections",
+                value: 65535,
+                max: MAX_SELECTIONS
+            })
+        );
+        assert_eq!(bytes, 0);
+    }
+    // Within the limit but with the entries missing: refused on length.
+    body[6..8].copy_from_slice(&(MAX_SELECTIONS as u16).to_le_bytes());
+    for kind in [md::kind::SNAPSHOT, md::kind::TICK] {
+        let frame = frame_of(kind, &body);
+        let (result, bytes) = peak_allocation(|| decode_md_server(&frame));
+        assert!(
+            matches!(result, Err(DecodeError::Length { .. })),
+            "{result:?}"
+        );
+        assert_eq!(bytes, 0);
+    }
+    // An END claiming more detail than it may carry, or than the frame holds.
+    let mut body = vec![EndReason::Shutdown.to_wire(), 0];
+    body.extend_from_slice(&u16::MAX.to_le_bytes());
+    let frame = frame_of(md::kind::END, &body);
+    let (result, bytes) = peak_allocation(|| decode_md_server(&frame));
+    assert_eq!(
+        result,
+        Err(DecodeError::Count {
+            field: "detail_len",
+            value: 65535,
+            max: MAX_DETAIL
+        })
+    );
+    assert_eq!(bytes, 0);
+    body[2..4].copy_from_slice(&3u16.to_le_bytes());
+    body.extend_from_slice(b"ok");
+    assert!(matches!(
+        decode_md_server(&frame_of(md::kind::END, &body)),
+        Err(DecodeError::Length { .. })
+    ));
+}
+
+#[test]
+fn market_data_messages_hold_exactly_their_limits() {
+    let largest = encode(&md_snapshot(MAX_SELECTIONS));
+    // The largest frame the server sends, as `docs/protocol.md` states it.
+    assert_eq!(largest.len(), 48 + 120 * MAX_SELECTIONS);
+    assert_eq!(largest.len(), 7728);
+    assert!(largest.len() <= DEFAULT_MAX_FRAME);
+    assert_eq!(decode_md_server(&largest), Ok(md_snapshot(MAX_SELECTIONS)));
+    assert_eq!(
+        decode_md_server(&encode(&md_tick(MAX_SELECTIONS))),
+        Ok(md_tick(MAX_SELECTIONS))
+    );
+    for msg in [md_snapshot(MAX_SELECTIONS + 1), md_tick(MAX_SELECTIONS + 1)] {
+        assert!(
+            matches!(
+                decode_md_server(&encode(&msg)),
+                Err(DecodeError::Count {
+                    field: "selections",
+                    ..
+                })
+            ),
+            "{msg:?}"
+        );
+    }
+}
+
+#[test]
+fn market_data_empty_status_and_reason_are_zero_and_other_flags_are_refused() {
+    let tick = MdServerMsg::Tick(Tick {
+        market: MarketId(1),
+        status: None,
+        flags: FLAG_CONFLATED,
+        tick_seq: 1,
+        reason: None,
+        overround_bps: 0,
+        ts_ns: 0,
+        selections: Vec::new(),
+    });
+    let frame = encode(&tick);
+    assert_eq!((frame[12], frame[13], frame[24]), (0, FLAG_CONFLATED, 0));
+    assert_eq!(decode_md_server(&frame), Ok(tick));
+    let mut bad = frame.clone();
+    bad[13] = FLAG_CONFLATED | 2;
+    assert_eq!(
+        decode_md_server(&bad),
+        Err(DecodeError::Enum {
+            field: "flags",
+            value: 3
+        })
+    );
+    let mut bad = frame.clone();
+    bad[24] = 4; // no tick reason has code 4
+    assert!(matches!(
+        decode_md_server(&bad),
+        Err(DecodeError::Enum {
+            field: "reason",
+            ..
+        })
+    ));
+    let mut bad = frame;
+    bad[12] = 7; // no market status has code 7
+    assert!(matches!(
+        decode_md_server(&bad),
+        Err(DecodeError::Enum {
+            field: "status",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn market_data_subscriptions_refuse_empty_and_unknown_streams() {
+    for kind in [md::kind::SUBSCRIBE, md::kind::UNSUBSCRIBE] {
+        for mask in [0u8, 16, 0x80, 0xFF] {
+            let mut body = vec![0; 12];
+            body[8] = mask;
+            assert_eq!(
+                decode_md_client(&frame_of(kind, &body)),
+                Err(DecodeError::Enum {
+                    field: "streams",
+                    value: u32::from(mask)
+                })
+            );
+        }
+    }
+    // What the server reports holding may be nothing (after the last unsubscribe), never an
+    // unknown stream.
+    for kind in [md::kind::SUBSCRIBED, md::kind::UNSUBSCRIBED] {
+        let mut body = vec![0; 12];
+        assert!(decode_md_server(&frame_of(kind, &body)).is_ok());
+        body[8] = 16;
+        assert!(matches!(
+            decode_md_server(&frame_of(kind, &body)),
+            Err(DecodeError::Enum {
+                field: "streams",
+                ..
+            })
+        ));
+    }
+}
+
+/// The market-data enumerations' codes (the codec's own unit test covers the others).
+#[test]
+fn market_data_codes_round_trip_and_zero_is_invalid() {
+    fn round_trips<T: WireEnum + PartialEq + Debug>() -> usize {
+        assert_eq!(T::from_wire(0), None, "zero is never a valid code");
+        (1..=u8::MAX)
+            .filter_map(|code| T::from_wire(code).map(|value| (code, value)))
+            .inspect(|(code, value)| assert_eq!(value.to_wire(), *code, "{value:?}"))
+            .count()
+    }
+    assert_eq!(round_trips::<SubscribeReject>(), 5);
+    assert_eq!(round_trips::<TickReason>(), 3);
+}
+
+#[test]
+fn market_data_end_detail_is_cut_to_max_detail_on_a_character_boundary() {
+    let end = |detail: String| MdServerMsg::End {
+        reason: EndReason::SlowConsumer,
+        detail,
+    };
+    let long = format!("{}€tail", "a".repeat(MAX_DETAIL - 1));
+    assert_eq!(
+        decode_md_server(&encode(&end(long))),
+        Ok(end("a".repeat(MAX_DETAIL - 1)))
+    );
+    let exact = "€".repeat(MAX_DETAIL / 3 - 1) + "é" + "..";
+    assert_eq!(exact.len(), MAX_DETAIL);
+    assert_eq!(
+        decode_md_server(&encode(&end(exact.clone()))),
+        Ok(end(exact))
+    );
+}
+
+/// An END detail that is not UTF-8 is refused, as order entry's END_OF_SESSION refuses it:
+/// the encoder only writes text, and decoding it leniently (replacing the bad bytes) would
+/// give a message that encodes to other bytes.
+#[test]
+fn market_data_end_detail_must_be_utf8() {
+    let mut body = vec![EndReason::Shutdown.to_wire(), 0];
+    body.extend_from_slice(&3u16.to_le_bytes());
+    body.extend_from_slice(b"ok\xFF");
+    let decoded = decode_md_server(&frame_of(md::kind::END, &body));
+    assert!(
+        decoded.is_err(),
+        "a detail that is not UTF-8 decoded as {decoded:?}"
+    );
 }

@@ -1,10 +1,15 @@
 //! Checks `docs/protocol.md` against the codec, so that the document a client is written from
-//! cannot drift from what the server speaks:
+//! cannot drift from what the server speaks. The document has two parts, order entry
+//! (sections 1-13) and market data (section 14), each with its own message table and layouts;
+//! both are checked the same way:
 //!
 //! - every fenced ` ```hex <name>` example decodes to exactly the message built here under
 //!   that name, and that message encodes to exactly those bytes;
-//! - the message table lists every type the codec knows, with its direction, name and size;
+//! - each message table lists every type its codec knows, with its direction, name and size;
 //! - every layout table is contiguous and adds up to the size in the message table;
+//! - laid over an encoded frame of each type, the layout covers every byte, every reserved
+//!   byte is one the decoder refuses when it is not zero, and every other byte is one the
+//!   decoder reads;
 //! - every enumeration table holds exactly the codes the codec accepts, under their names.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,15 +18,19 @@ use std::path::Path;
 
 use oddsmatch_engine::{
     AccountId, CancelReason, CommandKind, MarketId, MarketStatus, OrderId, Persistence,
-    PostingKind, RejectReason, Role, SelectionId, Side, StatusCause, Tier, TimeInForce,
+    PostingKind, RejectReason, Role, SelectionId, Side, StatusCause, TickReason, Tier, TimeInForce,
+};
+use oddsmatch_net::proto::md::{
+    Depth, FLAG_CONFLATED, MdClientMsg, MdServerMsg, Snapshot, SnapshotSelection, Streams, Tick,
+    TickSelection,
 };
 use oddsmatch_net::proto::{
-    AnswerHeader, BalanceEntry, Cancel, CancelBet, ClientMsg, DEFAULT_MAX_FRAME, EndReason,
-    HEADER_LEN, Header, Liquidity, Login, LoginAccepted, LoginReject, MassCancel, MassQuote,
-    NewOrder, OpenOrderEntry, OrderRef, PlaceBet, PositionEntry, ProtocolReject, QuoteEntry,
-    ReferenceOdds, Replace, Report, ReportBody, ReportHeader, ResumeCursor, Scope, ServerMsg,
-    ThrottleKind, VERSION, Vote, WireEnum, command_kind_from_code, login_proof, split_frame,
-    verify_proof,
+    AnswerHeader, BalanceEntry, Cancel, CancelBet, ClientMsg, DEFAULT_MAX_FRAME, DecodeError,
+    EndReason, HEADER_LEN, Header, Liquidity, Login, LoginAccepted, LoginReject, MassCancel,
+    MassQuote, NewOrder, OpenOrderEntry, OrderRef, PlaceBet, PositionEntry, ProtocolReject,
+    QuoteEntry, ReferenceOdds, Replace, Report, ReportBody, ReportHeader, ResumeCursor, Scope,
+    ServerMsg, SubscribeReject, ThrottleKind, VERSION, Vote, WireEnum, command_kind_from_code,
+    login_proof, split_frame, verify_proof,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -75,6 +84,26 @@ fn section<'a>(sections: &'a [(String, Vec<&'a str>)], heading: &str) -> &'a [&'
         found.len()
     );
     &found[0].1
+}
+
+/// The heading of the market-data part, which runs to the end of the document.
+const MARKET_DATA: &str = "Market data";
+
+/// The document's two parts: order entry (everything before the `## N. Market data` section)
+/// and market data (that section to the end). Each has its own message table and layouts.
+fn parts(doc: &str) -> (&str, &str) {
+    let mut at = 0;
+    let mut fenced = false;
+    for line in doc.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if !fenced && heading_text(line.trim_end()) == Some((2, MARKET_DATA.to_string())) {
+            return doc.split_at(at);
+        }
+        at += line.len();
+    }
+    panic!("no section headed `## N. {MARKET_DATA}`");
 }
 
 /// A table cell without surrounding backticks and spaces.
@@ -183,11 +212,13 @@ fn snake(debug: &str) -> String {
 // The examples
 // ---------------------------------------------------------------------------------------------
 
-/// One message, in either direction.
+/// One message, of either protocol, in either direction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Msg {
     Client(ClientMsg),
     Server(ServerMsg),
+    MdClient(MdClientMsg),
+    MdServer(MdServerMsg),
 }
 
 impl Msg {
@@ -196,21 +227,35 @@ impl Msg {
         match self {
             Msg::Client(m) => m.encode(&mut out),
             Msg::Server(m) => m.encode(&mut out),
+            Msg::MdClient(m) => m.encode(&mut out),
+            Msg::MdServer(m) => m.encode(&mut out),
         }
         out
     }
 
-    /// Decodes `frame` in the same direction as `self`.
-    fn decode_like(&self, header: Header, body: &[u8]) -> Msg {
+    /// Decodes a frame with the decoder of `self`'s protocol and direction.
+    fn try_decode_like(&self, header: Header, body: &[u8]) -> Result<Msg, DecodeError> {
         match self {
-            Msg::Client(_) => Msg::Client(
-                ClientMsg::decode(header, body)
-                    .unwrap_or_else(|err| panic!("does not decode as a client message: {err}")),
-            ),
-            Msg::Server(_) => Msg::Server(
-                ServerMsg::decode(header, body)
-                    .unwrap_or_else(|err| panic!("does not decode as a server message: {err}")),
-            ),
+            Msg::Client(_) => ClientMsg::decode(header, body).map(Msg::Client),
+            Msg::Server(_) => ServerMsg::decode(header, body).map(Msg::Server),
+            Msg::MdClient(_) => MdClientMsg::decode(header, body).map(Msg::MdClient),
+            Msg::MdServer(_) => MdServerMsg::decode(header, body).map(Msg::MdServer),
+        }
+    }
+
+    /// Decodes a frame in the same protocol and direction as `self`.
+    fn decode_like(&self, header: Header, body: &[u8]) -> Msg {
+        self.try_decode_like(header, body).unwrap_or_else(|err| {
+            panic!("does not decode as a {} message: {err}", self.direction())
+        })
+    }
+
+    fn direction(&self) -> &'static str {
+        match self {
+            Msg::Client(_) => "client",
+            Msg::Server(_) => "server",
+            Msg::MdClient(_) => "market-data subscriber",
+            Msg::MdServer(_) => "market-data server",
         }
     }
 }
@@ -255,7 +300,7 @@ fn examples() -> BTreeMap<&'static str, Msg> {
         event_index: 0,
         shard: 0,
     };
-    BTreeMap::from([
+    let mut examples = BTreeMap::from([
         (
             "login",
             Msg::Client(ClientMsg::Login(Login {
@@ -416,6 +461,107 @@ fn examples() -> BTreeMap<&'static str, Msg> {
                 detail: "no message for 3000 ms".to_string(),
             }),
         ),
+    ]);
+    examples.extend(market_data_examples());
+    examples
+}
+
+/// The market-data examples of section 14: market 10, with a single selection for brevity.
+fn market_data_examples() -> BTreeMap<&'static str, Msg> {
+    let odds = TickSelection {
+        selection: SelectionId(1),
+        back_x100: 250,
+        lay_x100: 260,
+        last_traded_x100: 250,
+        indicative_x100: 0,
+        implied_bps: 4000,
+        reference_bps: 3900,
+        matched_minor: 4000,
+        pool_minor: 0,
+    };
+    let ticks_and_status = Streams::TICKS.with(Streams::STATUS);
+    BTreeMap::from([
+        (
+            "md_subscribe",
+            Msg::MdClient(MdClientMsg::Subscribe {
+                request_id: 1,
+                market: MarketId(10),
+                streams: ticks_and_status,
+            }),
+        ),
+        (
+            "md_subscribed",
+            Msg::MdServer(MdServerMsg::Subscribed {
+                request_id: 1,
+                market: MarketId(10),
+                streams: ticks_and_status,
+            }),
+        ),
+        (
+            "md_snapshot",
+            Msg::MdServer(MdServerMsg::Snapshot(Snapshot {
+                market: MarketId(10),
+                status: Some(MarketStatus::Open),
+                flags: 0,
+                tick_seq: 41,
+                book_seq: 80,
+                overround_bps: 4000,
+                ts_ns: 1_700_000_004_000_000_000,
+                selections: vec![SnapshotSelection {
+                    odds,
+                    backs: Depth {
+                        odds_x100: [260, 270, 0],
+                        stakes_minor: [6000, 2500, 0],
+                    },
+                    lays: Depth {
+                        odds_x100: [250, 240, 0],
+                        stakes_minor: [3000, 10_000, 0],
+                    },
+                }],
+            })),
+        ),
+        (
+            "md_tick",
+            Msg::MdServer(MdServerMsg::Tick(Tick {
+                market: MarketId(10),
+                status: Some(MarketStatus::Open),
+                flags: 0,
+                tick_seq: 42,
+                reason: Some(TickReason::Change),
+                overround_bps: 4000,
+                ts_ns: 1_700_000_005_000_000_000,
+                selections: vec![TickSelection {
+                    lay_x100: 255,
+                    ..odds
+                }],
+            })),
+        ),
+        (
+            "md_resync",
+            Msg::MdClient(MdClientMsg::Resync {
+                request_id: 2,
+                market: MarketId(10),
+            }),
+        ),
+        (
+            "md_trade",
+            Msg::MdServer(MdServerMsg::Trade {
+                market: MarketId(10),
+                selection: SelectionId(1),
+                book_seq: 77,
+                odds_x100: 250,
+                taker_side: Side::Lay,
+                stake_minor: 4000,
+                ts_ns: 1_700_000_001_000_000_000,
+            }),
+        ),
+        (
+            "md_end",
+            Msg::MdServer(MdServerMsg::End {
+                reason: EndReason::SlowConsumer,
+                detail: "more than 2000 ms behind".to_string(),
+            }),
+        ),
     ])
 }
 
@@ -487,8 +633,8 @@ fn the_proof_example_is_the_hmac_of_the_challenge_example() {
 // The message table and the layouts
 // ---------------------------------------------------------------------------------------------
 
-/// Every message type of the codec: code, name in the document, direction.
-const TYPES: [(u16, &str, &str); 45] = [
+/// Every message type of the order-entry codec: code, name in the document, direction.
+const ORDER_ENTRY_TYPES: [(u16, &str, &str); 45] = [
     (0x0101, "LOGIN", "C→S"),
     (0x0102, "LOGIN_PROOF", "C→S"),
     (0x0103, "LOGOUT", "C→S"),
@@ -536,34 +682,60 @@ const TYPES: [(u16, &str, &str); 45] = [
     (0x02FF, "END_OF_SESSION", "S→C"),
 ];
 
-fn codec_types() -> Vec<(u16, &'static str, &'static str)> {
-    TYPES.to_vec()
+/// Every message type of the market-data codec: code, name in the document, direction.
+const MARKET_DATA_TYPES: [(u16, &str, &str); 20] = [
+    (0x0301, "LOGIN", "C→S"),
+    (0x0302, "LOGIN_PROOF", "C→S"),
+    (0x0303, "SUBSCRIBE", "C→S"),
+    (0x0304, "UNSUBSCRIBE", "C→S"),
+    (0x0305, "RESYNC", "C→S"),
+    (0x0306, "HEARTBEAT", "C→S"),
+    (0x0401, "CHALLENGE", "S→C"),
+    (0x0402, "LOGIN_ACCEPTED", "S→C"),
+    (0x0403, "LOGIN_REJECTED", "S→C"),
+    (0x0404, "SUBSCRIBED", "S→C"),
+    (0x0405, "REJECTED", "S→C"),
+    (0x0406, "UNSUBSCRIBED", "S→C"),
+    (0x0407, "SNAPSHOT", "S→C"),
+    (0x0408, "TICK", "S→C"),
+    (0x0409, "BOOK", "S→C"),
+    (0x040A, "TRADE", "S→C"),
+    (0x040B, "STATUS", "S→C"),
+    (0x040C, "POOL", "S→C"),
+    (0x040D, "HEARTBEAT", "S→C"),
+    (0x040E, "END", "S→C"),
+];
+
+/// The heading of the order-entry message table.
+const ORDER_ENTRY_TABLE: &str = "Message types";
+/// The heading of the market-data message table.
+const MARKET_DATA_TABLE: &str = "Market-data message types";
+
+/// The codes a protocol's decoders know, found by asking them about every code: an unknown
+/// code is refused as such, a known one with an empty body for its length.
+fn decoder_codes(knows: impl Fn(Header) -> bool) -> BTreeSet<u16> {
+    (0..=u16::MAX)
+        .filter(|&kind| {
+            knows(Header {
+                len: HEADER_LEN as u32,
+                kind,
+                version: VERSION,
+                flags: 0,
+            })
+        })
+        .collect()
 }
 
-/// The codes each direction's decoder knows, found by asking it about every code: an unknown
-/// code is refused as such, a known one with an empty body for its length.
-fn decoder_codes() -> BTreeSet<u16> {
-    let mut codes = BTreeSet::new();
-    for kind in 0..=u16::MAX {
-        let header = Header {
-            len: HEADER_LEN as u32,
-            kind,
-            version: VERSION,
-            flags: 0,
-        };
-        let client = !matches!(
-            ClientMsg::decode(header, &[]),
-            Err(oddsmatch_net::proto::DecodeError::UnknownType(_))
-        );
-        let server = !matches!(
-            ServerMsg::decode(header, &[]),
-            Err(oddsmatch_net::proto::DecodeError::UnknownType(_))
-        );
-        if client || server {
-            codes.insert(kind);
-        }
-    }
-    codes
+fn known<T>(decoded: Result<T, DecodeError>) -> bool {
+    !matches!(decoded, Err(DecodeError::UnknownType(_)))
+}
+
+fn order_entry_knows(header: Header) -> bool {
+    known(ClientMsg::decode(header, &[])) || known(ServerMsg::decode(header, &[]))
+}
+
+fn market_data_knows(header: Header) -> bool {
+    known(MdClientMsg::decode(header, &[])) || known(MdServerMsg::decode(header, &[]))
 }
 
 /// A few messages of every type, each with the number of entries it carries (bytes of
@@ -969,6 +1141,187 @@ fn samples() -> Vec<(usize, Msg)> {
             }),
         ));
     }
+    out.extend(market_data_samples());
+    out
+}
+
+/// The market-data part of [`samples`]; the count is of selections (of detail bytes for END).
+/// Every field holds a value other than zero, so that a byte the decoder ignored would show.
+fn market_data_samples() -> Vec<(usize, Msg)> {
+    let odds = TickSelection {
+        selection: SelectionId(1),
+        back_x100: 2,
+        lay_x100: 3,
+        last_traded_x100: 4,
+        indicative_x100: 5,
+        implied_bps: 6,
+        reference_bps: 7,
+        matched_minor: 8,
+        pool_minor: -9,
+    };
+    let depth = Depth {
+        odds_x100: [10, 11, 12],
+        stakes_minor: [13, 14, -15],
+    };
+    let snapshot = |n: usize| Snapshot {
+        market: MarketId(1),
+        status: Some(MarketStatus::Open),
+        flags: FLAG_CONFLATED,
+        tick_seq: 2,
+        book_seq: 3,
+        overround_bps: 4,
+        ts_ns: 5,
+        selections: vec![
+            SnapshotSelection {
+                odds,
+                backs: depth,
+                lays: depth,
+            };
+            n
+        ],
+    };
+    let tick = |n: usize| Tick {
+        market: MarketId(1),
+        status: Some(MarketStatus::Suspended),
+        flags: FLAG_CONFLATED,
+        tick_seq: 2,
+        reason: Some(TickReason::Status),
+        overround_bps: 3,
+        ts_ns: 4,
+        selections: vec![odds; n],
+    };
+    let c = Msg::MdClient;
+    let s = Msg::MdServer;
+    let mut out = vec![
+        (0, c(MdClientMsg::Login { key_id: 1 })),
+        (0, c(MdClientMsg::LoginProof { proof: [1; 32] })),
+        (
+            0,
+            c(MdClientMsg::Subscribe {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams::ALL,
+            }),
+        ),
+        (
+            0,
+            c(MdClientMsg::Unsubscribe {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams::BOOK,
+            }),
+        ),
+        (
+            0,
+            c(MdClientMsg::Resync {
+                request_id: 1,
+                market: MarketId(2),
+            }),
+        ),
+        (0, c(MdClientMsg::Heartbeat)),
+        (0, s(MdServerMsg::Challenge { challenge: [2; 32] })),
+        (
+            0,
+            s(MdServerMsg::LoginAccepted {
+                account: 1,
+                tier: Tier::Basic,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::LoginRejected {
+                reason: LoginReject::UnknownKey,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Subscribed {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams::TICKS,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Rejected {
+                request_id: 1,
+                market: MarketId(2),
+                reason: SubscribeReject::TooManySubscriptions,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Unsubscribed {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams::STATUS,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Book {
+                market: MarketId(1),
+                selection: SelectionId(2),
+                book_seq: 3,
+                side: Side::Lay,
+                depth,
+                ts_ns: 4,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Trade {
+                market: MarketId(1),
+                selection: SelectionId(2),
+                book_seq: 3,
+                odds_x100: 4,
+                taker_side: Side::Back,
+                stake_minor: 5,
+                ts_ns: 6,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Status {
+                market: MarketId(1),
+                status: MarketStatus::Closed,
+                cause: StatusCause::Vote,
+                flags: 0,
+                book_seq: 2,
+                ts_ns: 3,
+            }),
+        ),
+        (
+            0,
+            s(MdServerMsg::Pool {
+                market: MarketId(1),
+                selection: SelectionId(2),
+                book_seq: 3,
+                pool_minor: 4,
+                total_minor: 5,
+                ts_ns: 6,
+            }),
+        ),
+        (0, s(MdServerMsg::Heartbeat)),
+        (
+            0,
+            s(MdServerMsg::End {
+                reason: EndReason::ServerFull,
+                detail: String::new(),
+            }),
+        ),
+        (
+            5,
+            s(MdServerMsg::End {
+                reason: EndReason::Shutdown,
+                detail: "bye!\n".to_string(),
+            }),
+        ),
+    ];
+    for n in [0, 1, 3] {
+        out.push((n, s(MdServerMsg::Snapshot(snapshot(n)))));
+        out.push((n, s(MdServerMsg::Tick(tick(n)))));
+    }
     out
 }
 
@@ -983,6 +1336,8 @@ fn doc_name(msg: &Msg) -> String {
         Msg::Client(m) => format!("{m:?}"),
         Msg::Server(ServerMsg::Report(report)) => format!("{:?}", report.body),
         Msg::Server(m) => format!("{m:?}"),
+        Msg::MdClient(m) => format!("{m:?}"),
+        Msg::MdServer(m) => format!("{m:?}"),
     };
     let variant: String = debug
         .chars()
@@ -1010,10 +1365,12 @@ fn parse_size(cell: &str) -> (usize, Option<usize>) {
     }
 }
 
-/// The message table: code -> (direction, name, fixed size, bytes per entry).
-fn message_table(doc: &str) -> BTreeMap<u16, (String, String, usize, Option<usize>)> {
-    let sections = sections(doc);
-    let heading = "Message types";
+/// A message table: code -> (direction, name, fixed size, bytes per entry).
+type MessageTable = BTreeMap<u16, (String, String, usize, Option<usize>)>;
+
+/// The message table of one part of the document, in the section with this heading.
+fn message_table(part: &str, heading: &str) -> MessageTable {
+    let sections = sections(part);
     let table = only_table(section(&sections, heading), heading);
     assert_eq!(
         table[0][..4],
@@ -1037,19 +1394,32 @@ fn message_table(doc: &str) -> BTreeMap<u16, (String, String, usize, Option<usiz
     out
 }
 
-#[test]
-fn the_message_table_lists_every_type_of_the_codec() {
-    let table = message_table(&doc());
-    let listed: BTreeSet<u16> = codec_types().iter().map(|(code, _, _)| *code).collect();
+/// Both message tables in one (their codes never overlap: see
+/// `the_market_data_message_table_lists_every_type_of_the_codec`).
+fn all_message_tables(doc: &str) -> MessageTable {
+    let (order_entry, market_data) = parts(doc);
+    let mut table = message_table(order_entry, ORDER_ENTRY_TABLE);
+    table.extend(message_table(market_data, MARKET_DATA_TABLE));
+    table
+}
+
+/// Checks that a message table lists exactly a codec's types (`types`, which must be what
+/// the codec's decoders know, `decoded`), under their names and directions.
+fn check_message_table(
+    table: &MessageTable,
+    types: &[(u16, &str, &str)],
+    decoded: &BTreeSet<u16>,
+    what: &str,
+) {
+    let listed: BTreeSet<u16> = types.iter().map(|(code, _, _)| *code).collect();
     assert_eq!(
         listed.len(),
-        codec_types().len(),
-        "a code is listed twice in this test"
+        types.len(),
+        "{what}: a code is listed twice in this test"
     );
     assert_eq!(
-        decoder_codes(),
-        listed,
-        "the codec's decoders know other codes than this test lists"
+        decoded, &listed,
+        "{what}: the codec's decoders know other codes than this test lists"
     );
     let documented: BTreeSet<u16> = table.keys().copied().collect();
     let missing: Vec<String> = listed
@@ -1062,22 +1432,56 @@ fn the_message_table_lists_every_type_of_the_codec() {
         .collect();
     assert!(
         missing.is_empty(),
-        "types missing from the message table: {missing:?}"
+        "{what}: types missing from the message table: {missing:?}"
     );
     assert!(
         extra.is_empty(),
-        "types in the message table the codec does not know: {extra:?}"
+        "{what}: types in the message table the codec does not know: {extra:?}"
     );
-    for (code, name, direction) in codec_types() {
-        let (doc_direction, doc_name, _, _) = &table[&code];
-        assert_eq!(doc_name, name, "name of 0x{code:04X}");
-        assert_eq!(doc_direction, direction, "direction of 0x{code:04X}");
+    for (code, name, direction) in types {
+        let (doc_direction, doc_name, _, _) = &table[code];
+        assert_eq!(doc_name, name, "{what}: name of 0x{code:04X}");
+        assert_eq!(
+            doc_direction, direction,
+            "{what}: direction of 0x{code:04X}"
+        );
     }
 }
 
 #[test]
+fn the_message_table_lists_every_type_of_the_codec() {
+    let doc = doc();
+    let (order_entry, _) = parts(&doc);
+    check_message_table(
+        &message_table(order_entry, ORDER_ENTRY_TABLE),
+        &ORDER_ENTRY_TYPES,
+        &decoder_codes(order_entry_knows),
+        "order entry",
+    );
+}
+
+#[test]
+fn the_market_data_message_table_lists_every_type_of_the_codec() {
+    let doc = doc();
+    let (_, market_data) = parts(&doc);
+    let market_data_codes = decoder_codes(market_data_knows);
+    check_message_table(
+        &message_table(market_data, MARKET_DATA_TABLE),
+        &MARKET_DATA_TYPES,
+        &market_data_codes,
+        "market data",
+    );
+    // A frame sent to the other protocol's port is an unknown type there.
+    let shared: Vec<_> = decoder_codes(order_entry_knows)
+        .intersection(&market_data_codes)
+        .map(|c| format!("0x{c:04X}"))
+        .collect();
+    assert!(shared.is_empty(), "types both protocols decode: {shared:?}");
+}
+
+#[test]
 fn the_message_table_sizes_are_what_the_codec_encodes() {
-    let table = message_table(&doc());
+    let table = all_message_tables(&doc());
     let mut measured = BTreeSet::new();
     for (n, msg) in samples() {
         let frame = msg.encode();
@@ -1130,8 +1534,14 @@ fn type_width(ty: &str) -> Option<usize> {
 }
 
 /// Checks a layout table (`offset | size | type | field | meaning`): offsets contiguous from
-/// `start`; at most a last row of variable size. Returns where the fixed part ends.
-fn check_layout(table: &[Vec<String>], start: usize, what: &str) -> usize {
+/// `start`; at most a last row of variable size; a field whose type is a scalar or a named
+/// layout (`named`: its size) as large as that type. Returns where the fixed part ends.
+fn check_layout(
+    table: &[Vec<String>],
+    start: usize,
+    what: &str,
+    named: &BTreeMap<&str, usize>,
+) -> usize {
     assert_eq!(
         table[0][..4],
         ["offset", "size", "type", "field"].map(String::from),
@@ -1150,10 +1560,11 @@ fn check_layout(table: &[Vec<String>], start: usize, what: &str) -> usize {
         );
         match row[1].parse::<usize>() {
             Ok(size) => {
-                if let Some(width) = type_width(&row[2]) {
+                let width = type_width(&row[2]).or_else(|| named.get(row[2].as_str()).copied());
+                if let Some(width) = width {
                     assert_eq!(
                         size, width,
-                        "{what}: `{}` is a {} of {size} bytes",
+                        "{what}: `{}` is a {} of {width} bytes, not {size}",
                         row[3], row[2]
                     );
                 }
@@ -1171,40 +1582,75 @@ fn check_layout(table: &[Vec<String>], start: usize, what: &str) -> usize {
     at
 }
 
-#[test]
-fn every_layout_adds_up_to_its_size() {
-    let doc = doc();
-    let table = message_table(&doc);
-    let sections = sections(&doc);
+/// The layout tables (first column `offset`) among a section's lines.
+fn layout_tables(lines: &[&str]) -> Vec<Vec<Vec<String>>> {
+    tables(lines)
+        .into_iter()
+        .filter(|t| t[0].first().map(String::as_str) == Some("offset"))
+        .collect()
+}
+
+/// The message type a section draws, from its heading (`0x0110 NEW_ORDER`).
+fn section_code(heading: &str) -> Option<u16> {
+    heading
+        .strip_prefix("0x")
+        .and_then(|rest| rest.get(..4))
+        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+}
+
+/// Layouts drawn in a section of their own and used as a field's type in others: the type's
+/// name, the section's heading, the offset the table starts at (8 for a header at the start of
+/// a body, 0 for a part of an entry) and its size.
+const SUB_LAYOUTS: [(&str, &str, usize, usize); 3] = [
+    ("report header", "Report header", 8, 32),
+    ("answer header", "Answer header", 8, 16),
+    ("depth", "Depth", 0, 40),
+];
+
+/// The layouts other layouts use as a field's type, by type name: the sub-layouts, and a
+/// TICK's selection entry (a SNAPSHOT's selection entry starts with one).
+struct NamedLayouts {
+    /// Each one's table and the offset it starts at.
+    tables: BTreeMap<&'static str, (Vec<Vec<String>>, usize)>,
+    /// Each one's size.
+    sizes: BTreeMap<&'static str, usize>,
+}
+
+fn named_layouts(sections: &[(String, Vec<&str>)]) -> NamedLayouts {
+    let mut tables = BTreeMap::new();
+    let mut sizes = BTreeMap::new();
+    for (ty, heading, start, size) in SUB_LAYOUTS {
+        let mut found = layout_tables(section(sections, heading));
+        assert_eq!(found.len(), 1, "section `{heading}` should hold one layout");
+        let table = found.remove(0);
+        assert_eq!(
+            check_layout(&table, start, heading, &BTreeMap::new()),
+            start + size,
+            "{heading}: its size"
+        );
+        tables.insert(ty, (table, start));
+        sizes.insert(ty, size);
+    }
+    let heading = "0x0408 TICK";
+    let mut tick = layout_tables(section(sections, heading));
+    assert_eq!(
+        tick.len(),
+        2,
+        "{heading} draws its body and its selection entry"
+    );
+    let entry = tick.remove(1);
+    let size = check_layout(&entry, 0, heading, &BTreeMap::new());
+    tables.insert("tick selection", (entry, 0));
+    sizes.insert("tick selection", size);
+    NamedLayouts { tables, sizes }
+}
+
+/// Checks every layout section of one part of the document against its message table.
+fn check_layouts(part: &str, table: &MessageTable, named: &BTreeMap<&str, usize>) {
     let mut drawn = BTreeSet::new();
-    for (heading, lines) in &sections {
-        let layouts: Vec<_> = tables(lines)
-            .into_iter()
-            .filter(|t| t[0].first().map(String::as_str) == Some("offset"))
-            .collect();
-        if heading == "Report header" {
-            assert_eq!(layouts.len(), 1, "one report header table");
-            assert_eq!(
-                check_layout(&layouts[0], 8, heading),
-                40,
-                "the report header"
-            );
-            continue;
-        }
-        if heading == "Answer header" {
-            assert_eq!(layouts.len(), 1, "one answer header table");
-            assert_eq!(
-                check_layout(&layouts[0], 8, heading),
-                24,
-                "the answer header"
-            );
-            continue;
-        }
-        let Some(code) = heading
-            .strip_prefix("0x")
-            .and_then(|rest| rest.get(..4))
-            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-        else {
+    for (heading, lines) in &sections(part) {
+        let layouts = layout_tables(lines);
+        let Some(code) = section_code(heading) else {
             continue;
         };
         let Some((_, name, fixed, per)) = table.get(&code) else {
@@ -1216,15 +1662,15 @@ fn every_layout_adds_up_to_its_size() {
             ([], None) => assert_eq!(*fixed, HEADER_LEN, "{name} has a body but no layout"),
             ([body], None) => {
                 assert_eq!(
-                    check_layout(body, 8, name),
+                    check_layout(body, 8, name, named),
                     *fixed,
                     "{name}: layout vs size"
                 );
             }
             ([body], Some(1)) => {
-                // A trailing field of variable length (END_OF_SESSION's detail).
+                // A trailing field of variable length (END_OF_SESSION's and END's detail).
                 assert_eq!(
-                    check_layout(body, 8, name),
+                    check_layout(body, 8, name, named),
                     *fixed,
                     "{name}: layout vs size"
                 );
@@ -1236,12 +1682,12 @@ fn every_layout_adds_up_to_its_size() {
             }
             ([body, entry], Some(per)) => {
                 assert_eq!(
-                    check_layout(body, 8, name),
+                    check_layout(body, 8, name, named),
                     *fixed,
                     "{name}: layout vs size"
                 );
                 assert_eq!(
-                    check_layout(entry, 0, name),
+                    check_layout(entry, 0, name, named),
                     *per,
                     "{name}: entry layout vs size"
                 );
@@ -1261,6 +1707,149 @@ fn every_layout_adds_up_to_its_size() {
         undrawn.is_empty(),
         "messages without a layout section: {undrawn:?}"
     );
+}
+
+#[test]
+fn every_layout_adds_up_to_its_size() {
+    let doc = doc();
+    let named = named_layouts(&sections(&doc));
+    let (order_entry, market_data) = parts(&doc);
+    check_layouts(
+        order_entry,
+        &message_table(order_entry, ORDER_ENTRY_TABLE),
+        &named.sizes,
+    );
+    check_layouts(
+        market_data,
+        &message_table(market_data, MARKET_DATA_TABLE),
+        &named.sizes,
+    );
+}
+
+/// One field of a frame where the document places it.
+struct Field {
+    /// Its offset in the frame.
+    start: usize,
+    /// Its bytes.
+    len: usize,
+    ty: String,
+    name: String,
+    meaning: String,
+}
+
+/// Lays a layout table (whose offsets start at `table_start`) over a frame of `frame_len`
+/// bytes from offset `at`, expanding named layouts and the entries of a trailing array.
+fn lay_out(
+    table: &[Vec<String>],
+    table_start: usize,
+    at: usize,
+    frame_len: usize,
+    entry: Option<&[Vec<String>]>,
+    named: &NamedLayouts,
+    out: &mut Vec<Field>,
+) {
+    for row in &table[1..] {
+        let offset: usize = row[0].parse().expect("offsets are checked");
+        let start = at + offset - table_start;
+        let (ty, name) = (&row[2], &row[3]);
+        let field = |len| Field {
+            start,
+            len,
+            ty: ty.clone(),
+            name: name.clone(),
+            meaning: row.get(4).cloned().unwrap_or_default(),
+        };
+        match (row[1].parse::<usize>(), named.tables.get(ty.as_str())) {
+            (Ok(_), Some((sub, sub_start))) => {
+                lay_out(sub, *sub_start, start, frame_len, None, named, out);
+            }
+            (Ok(len), None) => out.push(field(len)),
+            (Err(_), _) if ty.ends_with("[]") => {
+                let entry = entry.unwrap_or_else(|| panic!("`{name}` has no entry table"));
+                let size = check_layout(entry, 0, name, &named.sizes);
+                let bytes = frame_len - start;
+                assert_eq!(
+                    bytes % size,
+                    0,
+                    "`{name}`: {bytes} bytes of {size}-byte entries"
+                );
+                for i in 0..bytes / size {
+                    lay_out(entry, 0, start + i * size, frame_len, None, named, out);
+                }
+            }
+            (Err(_), _) => out.push(field(frame_len - start)),
+        }
+    }
+}
+
+/// Lays each sample's layout over its encoded frame: the fields must cover the frame exactly.
+/// Then changes each byte in turn: a reserved byte must be refused as such (reason 603), a
+/// field that must be zero in some cases may be, and no other byte may be; a changed byte
+/// that still decodes must give another message, which encodes to the changed frame.
+#[test]
+fn every_byte_of_every_sample_is_a_field_the_decoder_reads_or_a_reserved_byte_it_checks() {
+    let doc = doc();
+    let named = named_layouts(&sections(&doc));
+    let (order_entry, market_data) = parts(&doc);
+    let mut layouts = BTreeMap::new();
+    for part in [order_entry, market_data] {
+        for (heading, lines) in &sections(part) {
+            if let Some(code) = section_code(heading) {
+                layouts.insert(code, layout_tables(lines));
+            }
+        }
+    }
+    for (_, msg) in samples() {
+        let frame = msg.encode();
+        let name = doc_name(&msg);
+        let tables = &layouts[&kind_of(&frame)];
+        let mut fields = Vec::new();
+        if let Some(body) = tables.first() {
+            let entry = tables.get(1).map(Vec::as_slice);
+            lay_out(body, 8, 8, frame.len(), entry, &named, &mut fields);
+        }
+        let mut at = HEADER_LEN;
+        for field in &fields {
+            assert_eq!(
+                field.start, at,
+                "{name}: `{}` should start at {at}",
+                field.name
+            );
+            at += field.len;
+        }
+        assert_eq!(at, frame.len(), "{name}: the layout's length");
+        for field in &fields {
+            let reserved = field.ty == "bytes" && field.name == "reserved";
+            // Fields that must be zero in some cases, and are refused like reserved bytes.
+            let zero_when = field.meaning.contains("603") || field.meaning.contains("when absent");
+            for i in field.start..field.start + field.len {
+                let mut changed = frame.clone();
+                changed[i] ^= 0x5A;
+                let (header, body) = split_frame(&changed, DEFAULT_MAX_FRAME)
+                    .expect("the header is unchanged")
+                    .expect("whole frame");
+                let what = format!("{name} with byte {i} (`{}`) changed", field.name);
+                match msg.try_decode_like(header, body) {
+                    Err(DecodeError::Reserved(offset)) => assert!(
+                        (reserved && offset == i) || (zero_when && offset == field.start),
+                        "{what}: refused for reserved byte {offset}"
+                    ),
+                    result if reserved => {
+                        panic!("{what}: a reserved byte not zero, yet decoded as {result:?}")
+                    }
+                    Ok(decoded) => {
+                        assert_ne!(decoded, msg, "{what}: the decoder ignores the byte");
+                        assert_eq!(
+                            hex(&decoded.encode()),
+                            hex(&changed),
+                            "{what}: decodes to a message that encodes to other bytes"
+                        );
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1336,6 +1925,8 @@ fn every_enumeration_table_holds_the_codecs_codes() {
         ("Throttle kind", wire_codes::<ThrottleKind>()),
         ("Login reject reason", wire_codes::<LoginReject>()),
         ("End-of-session reason", wire_codes::<EndReason>()),
+        ("Subscribe reject reason", wire_codes::<SubscribeReject>()),
+        ("Tick reason", wire_codes::<TickReason>()),
         (
             "Command kind",
             (0..=u8::MAX)
@@ -1371,5 +1962,92 @@ fn every_enumeration_table_holds_the_codecs_codes() {
     }
     for reason in RejectReason::ALL {
         assert_eq!(RejectReason::from_code(reason.code()), Some(reason));
+    }
+}
+
+/// Decodes one market-data frame in the direction of `msg`.
+fn decode_md_like(msg: &Msg, frame: &[u8]) -> Result<Msg, DecodeError> {
+    let (header, body) = split_frame(frame, DEFAULT_MAX_FRAME)
+        .expect("frame header")
+        .expect("whole frame");
+    msg.try_decode_like(header, body)
+}
+
+/// The `Streams` table holds one bit per stream, under the names `Streams::parse` knows, and
+/// together they are every stream; a subscription decodes exactly when its mask is a non-empty
+/// set of them. The flags table holds the one flag SNAPSHOT and TICK may carry.
+#[test]
+fn the_stream_and_flag_tables_hold_the_codecs_bits() {
+    let doc = doc();
+    let sections = sections(&doc);
+    let mut union = 0u8;
+    for (code, name) in doc_codes(&sections, "Streams") {
+        let bit = u8::try_from(code).expect("a stream code fits the u8 mask");
+        assert!(bit.is_power_of_two(), "stream `{name}` is one bit");
+        assert_eq!(Streams::parse(&name), Some(Streams(bit)), "stream `{name}`");
+        union |= bit;
+    }
+    assert_eq!(
+        Streams(union),
+        Streams::ALL,
+        "the documented streams are all of them"
+    );
+    for mask in 0..=u8::MAX {
+        for msg in [
+            MdClientMsg::Subscribe {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams(mask),
+            },
+            MdClientMsg::Unsubscribe {
+                request_id: 1,
+                market: MarketId(2),
+                streams: Streams(mask),
+            },
+        ] {
+            let msg = Msg::MdClient(msg);
+            let documented = mask != 0 && mask & !union == 0;
+            assert_eq!(
+                decode_md_like(&msg, &msg.encode()).is_ok(),
+                documented,
+                "{msg:?}"
+            );
+        }
+    }
+
+    // The flag's name is the constant's, `FLAG_CONFLATED`, in the document's spelling.
+    let flags = doc_codes(&sections, "Snapshot and tick flags");
+    assert_eq!(
+        flags,
+        BTreeSet::from([(u16::from(FLAG_CONFLATED), "conflated".to_string())])
+    );
+    for flags in 0..=u8::MAX {
+        let snapshot = Msg::MdServer(MdServerMsg::Snapshot(Snapshot {
+            market: MarketId(1),
+            status: None,
+            flags,
+            tick_seq: 0,
+            book_seq: 0,
+            overround_bps: 0,
+            ts_ns: 0,
+            selections: Vec::new(),
+        }));
+        let tick = Msg::MdServer(MdServerMsg::Tick(Tick {
+            market: MarketId(1),
+            status: None,
+            flags,
+            tick_seq: 0,
+            reason: None,
+            overround_bps: 0,
+            ts_ns: 0,
+            selections: Vec::new(),
+        }));
+        for msg in [snapshot, tick] {
+            assert_eq!(
+                decode_md_like(&msg, &msg.encode()).is_ok(),
+                flags & !FLAG_CONFLATED == 0,
+                "{msg:?}"
+            );
+        }
     }
 }

@@ -296,6 +296,8 @@ pub struct MarketSnapshot {
     pub shard: u16,
     /// The last input applied before it.
     pub seq: u64,
+    /// That input's timestamp (ns since the epoch).
+    pub ts_ns: u64,
     /// Every market, in the order they were created.
     pub markets: Vec<MarketOdds>,
 }
@@ -997,6 +999,7 @@ impl<C: Clock> ShardLoop<C> {
         self.send_market_data(MarketData::Snapshot(Arc::new(MarketSnapshot {
             shard: self.config.shard,
             seq: self.engine.seq(),
+            ts_ns: self.engine.ts_ns(),
             markets,
         })));
     }

@@ -113,6 +113,13 @@ fn frame(msg: &MdServerMsg, scratch: &mut Vec<u8>) -> Bytes {
     Bytes::copy_from_slice(scratch)
 }
 
+/// A `STATUS` frame marked as sent late (its flags byte), for a subscriber that was behind.
+fn late(status: Bytes) -> Bytes {
+    let mut bytes = status.to_vec();
+    bytes[crate::proto::HEADER_LEN + 6] = FLAG_CONFLATED;
+    Bytes::from(bytes)
+}
+
 fn tick_selection(view: &oddsmatch_engine::SelectionOddsView) -> TickSelection {
     TickSelection {
         selection: view.selection,
@@ -376,7 +383,7 @@ impl Hub {
         };
         if s.stale.contains(&market) {
             if status {
-                s.pending_status.push(bytes);
+                s.pending_status.push(late(bytes));
                 if s.pending_status.len() > MAX_PENDING_STATUS {
                     self.disconnect(
                         sub,
@@ -397,7 +404,7 @@ impl Hub {
                 s.stale_since.get_or_insert_with(Instant::now);
                 self.stats.conflations.fetch_add(1, Ordering::Relaxed);
                 if status {
-                    s.pending_status.push(bytes);
+                    s.pending_status.push(late(bytes));
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.remove(sub),
@@ -488,7 +495,7 @@ impl Hub {
         feed.last_seq = Some(snapshot.seq);
         let resync = snapshot.seq > 0;
         for odds in &snapshot.markets {
-            let state = snapshot_of(odds, 0);
+            let state = snapshot_of(odds, snapshot.ts_ns);
             self.markets.insert(
                 odds.market,
                 Market {
@@ -712,6 +719,7 @@ impl Hub {
                         market,
                         status,
                         cause,
+                        flags: 0,
                         book_seq,
                         ts_ns,
                     };

@@ -11,7 +11,8 @@
 //! `status`). `BOOK`, `POOL`, `TRADE` and `STATUS` carry the market's book-stream sequence
 //! number, which a `book` subscriber (who receives every book-stream message) sees without a
 //! gap. A subscriber that falls behind gets a `SNAPSHOT` flagged [`FLAG_CONFLATED`] in place of
-//! the updates it missed; status changes are never dropped.
+//! the updates it missed; status changes are never dropped (those held back come just before
+//! that snapshot, flagged too).
 
 use oddsmatch_engine::{
     DISPLAY_LEVELS, MarketId, MarketStatus, SelectionId, Side, StatusCause, TickReason, Tier,
@@ -128,8 +129,8 @@ impl Streams {
     }
 }
 
-/// Set in a `SNAPSHOT` that stands for updates a slow subscriber missed, and in the first
-/// `TICK` after it.
+/// Set in a `SNAPSHOT` that stands for updates a slow subscriber missed, and in a `STATUS`
+/// held back for it and sent late (just before that snapshot).
 pub const FLAG_CONFLATED: u8 = 1;
 
 /// One selection's odds in a `TICK` (40 bytes on the wire).
@@ -209,7 +210,7 @@ pub struct Tick {
     pub market: MarketId,
     /// Its status.
     pub status: Option<MarketStatus>,
-    /// [`FLAG_CONFLATED`] when ticks before it were skipped for a slow subscriber.
+    /// Zero (reserved for flags; skipped ticks are announced by a conflated `SNAPSHOT`).
     pub flags: u8,
     /// The market's tick sequence number.
     pub tick_seq: u64,
@@ -314,6 +315,9 @@ pub enum MdServerMsg {
         status: MarketStatus,
         /// Why.
         cause: StatusCause,
+        /// [`FLAG_CONFLATED`] when it was held back for a slow subscriber and is sent late,
+        /// just before the conflated `SNAPSHOT`: its `book_seq` is then out of sequence.
+        flags: u8,
         /// The book-stream sequence number.
         book_seq: u64,
         /// The engine's input time.
@@ -579,13 +583,15 @@ impl MdServerMsg {
                 market,
                 status,
                 cause,
+                flags,
                 book_seq,
                 ts_ns,
             } => Frame::begin(out, kind::STATUS)
                 .u32(market.0)
                 .u8(status.to_wire())
                 .u8(cause.to_wire())
-                .zeros(2)
+                .u8(*flags)
+                .zeros(1)
                 .u64(*book_seq)
                 .u64(*ts_ns)
                 .finish(),
@@ -781,11 +787,14 @@ impl MdServerMsg {
                 let market = MarketId(f.u32()?);
                 let status = f.enum8("status")?;
                 let cause = f.enum8("cause")?;
-                f.reserved(2)?;
+                let flags = f.u8()?;
+                check_flags(flags)?;
+                f.reserved(1)?;
                 MdServerMsg::Status {
                     market,
                     status,
                     cause,
+                    flags,
                     book_seq: f.u64()?,
                     ts_ns: f.u64()?,
                 }
@@ -817,9 +826,13 @@ impl MdServerMsg {
                     });
                 }
                 fixed(&f, 4 + len)?;
+                let detail = std::str::from_utf8(f.rest()).map_err(|e| DecodeError::Enum {
+                    field: "detail",
+                    value: e.valid_up_to() as u32,
+                })?;
                 MdServerMsg::End {
                     reason,
-                    detail: String::from_utf8_lossy(f.rest()).into_owned(),
+                    detail: detail.to_owned(),
                 }
             }
             other => return Err(DecodeError::UnknownType(other)),
@@ -1059,6 +1072,7 @@ mod tests {
                 market: MarketId(3),
                 status: MarketStatus::Suspended,
                 cause: StatusCause::Operator,
+                flags: FLAG_CONFLATED,
                 book_seq: 23,
                 ts_ns: 103,
             },
