@@ -755,3 +755,129 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use oddsmatch_engine::EngineConfig;
+    use oddsmatch_engine::shard::{ShardConfig, ShardHandle};
+    use oddsmatch_engine::testkit::StreamGen;
+
+    use super::*;
+    use crate::proto::split_frame;
+
+    /// Applies a stream's commands to a real shard and waits for their acknowledgements.
+    fn drive(handle: &ShardHandle, inputs: Vec<oddsmatch_engine::Input>) {
+        let count = inputs.len();
+        for (tag, input) in inputs.into_iter().enumerate() {
+            while handle.submit(tag as u64, input.command.clone()).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let mut answered = 0;
+        while answered < count {
+            let batch = handle.acks().recv_timeout(Duration::from_secs(10)).unwrap();
+            answered += batch
+                .outcomes
+                .iter()
+                .filter(|o| o.tag != oddsmatch_engine::shard::TAG_TIMER)
+                .count();
+        }
+    }
+
+    fn frames(rx: &mut mpsc::Receiver<Bytes>) -> Vec<MdServerMsg> {
+        let mut out = Vec::new();
+        while let Ok(bytes) = rx.try_recv() {
+            let (header, body) = split_frame(&bytes, 1 << 20).unwrap().unwrap();
+            out.push(MdServerMsg::decode(header, body).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn dropped_batches_are_noticed_and_repaired_from_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ShardConfig::new(dir.path());
+        config.engine = EngineConfig::small();
+        let handle = ShardHandle::start(config).unwrap();
+        let mut stream = StreamGen::new(5, 1_700_000_000_000_000_000);
+        drive(&handle, stream.setup());
+
+        let stats = Arc::new(MdStats::default());
+        let mut hub = Hub::new(
+            MarketDataConfig::default(),
+            stats.clone(),
+            vec![handle.submitter()],
+        );
+        // Everything up to the first snapshot.
+        let next = || {
+            handle
+                .market_data()
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap()
+        };
+        loop {
+            let item = next();
+            let snapshot = matches!(item, MarketData::Snapshot(_));
+            hub.handle(HubMsg::Shard(0, item));
+            if snapshot {
+                break;
+            }
+        }
+        let market = *hub.markets.keys().min().expect("the setup made markets");
+        let (tx, mut rx) = mpsc::channel(1_024);
+        hub.handle(HubMsg::Open {
+            sub: 1,
+            tx,
+            end: Arc::new(End::default()),
+            max_subscriptions: 10,
+        });
+        hub.handle(HubMsg::Subscribe {
+            sub: 1,
+            request_id: 7,
+            market,
+            streams: Streams::ALL,
+        });
+        let first = frames(&mut rx);
+        assert!(matches!(
+            first[0],
+            MdServerMsg::Subscribed { request_id: 7, .. }
+        ));
+        assert!(matches!(&first[1], MdServerMsg::Snapshot(s) if s.flags == 0));
+
+        // Three batches; the middle one never reaches the hub, as if the queue had dropped it.
+        for _ in 0..3 {
+            drive(&handle, stream.commands(100));
+        }
+        let batches: Vec<MarketData> =
+            std::iter::from_fn(|| handle.market_data().try_recv().ok()).collect();
+        assert!(batches.len() >= 3, "{} batches", batches.len());
+        let mut batches = batches.into_iter();
+        hub.handle(HubMsg::Shard(0, batches.next().unwrap()));
+        let _lost = batches.next();
+        for item in batches {
+            hub.handle(HubMsg::Shard(0, item));
+        }
+        assert_eq!(stats.resyncs.load(Ordering::Relaxed), 1);
+        frames(&mut rx);
+
+        // The snapshot it asked for comes; the subscriber gets the market again, conflated.
+        loop {
+            let item = next();
+            let snapshot = matches!(item, MarketData::Snapshot(_));
+            hub.handle(HubMsg::Shard(0, item));
+            if snapshot {
+                break;
+            }
+        }
+        let repaired = frames(&mut rx);
+        assert!(
+            repaired
+                .iter()
+                .any(|m| matches!(m, MdServerMsg::Snapshot(s) if s.flags == FLAG_CONFLATED && s.market == market)),
+            "{repaired:?}"
+        );
+        handle.shutdown().unwrap();
+    }
+}
