@@ -9,6 +9,8 @@
 //!   shard-0/            journal segments and snapshots/ of shard 0
 //!   shard-1/            ...
 //!   bootstrap.applied   the SHA-256 of the bootstrap file once it has been applied
+//!   md-cert.pem         the market data's self-signed QUIC certificate, made on the first
+//!   md-key.pem          start unless one is configured, and its key (owner-only)
 //! ```
 //!
 //! With `persist.postgres` set, the node also flushes every shard's journal to Postgres
@@ -255,6 +257,7 @@ impl Node {
         };
         let publisher = match Publisher::start(
             config.market_data.clone(),
+            &config.data_dir,
             shards
                 .iter()
                 .map(|handle| PublisherShard {
@@ -269,7 +272,10 @@ impl Node {
                     let _ = handle.shutdown();
                 }
                 return Err(NodeError::Io {
-                    context: format!("start market data on {:?}", config.market_data.listen_tcp),
+                    context: format!(
+                        "start market data (tcp {:?}, quic {:?})",
+                        config.market_data.listen_tcp, config.market_data.listen_quic
+                    ),
                     source: error,
                 });
             }
@@ -318,6 +324,19 @@ impl Node {
     /// Where market-data subscribers connect over TCP.
     pub fn market_data_addr(&self) -> Option<std::net::SocketAddr> {
         self.publisher.as_ref().and_then(Publisher::tcp_addr)
+    }
+
+    /// Where market-data subscribers connect over QUIC.
+    pub fn market_data_quic_addr(&self) -> Option<std::net::SocketAddr> {
+        self.publisher.as_ref().and_then(Publisher::quic_addr)
+    }
+
+    /// The SHA-256 fingerprint (hexadecimal) of the market data's QUIC certificate, which
+    /// subscribers pin.
+    pub fn market_data_fingerprint(&self) -> Option<&str> {
+        self.publisher
+            .as_ref()
+            .and_then(Publisher::certificate_fingerprint)
     }
 
     /// The market-data publisher's counters.

@@ -988,6 +988,8 @@ fn with_several_shards_a_bootstrap_deposit_must_name_its_shard() {
         ..Default::default()
     };
     config.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    config.market_data.listen_tcp = None;
+    config.market_data.listen_quic = None;
     config.shards.count = 2;
     config.shards.segment_bytes = 1 << 20;
     let error = oddsmatch_net::node::Node::start(config)

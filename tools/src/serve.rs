@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// start).
     #[arg(long)]
     pub market_data_listen: Option<SocketAddr>,
+    /// Where market-data subscribers connect over QUIC (port 0: any free port; printed at
+    /// start with the certificate's fingerprint).
+    #[arg(long)]
+    pub market_data_quic: Option<SocketAddr>,
     /// How many shards.
     #[arg(long)]
     pub shards: Option<u16>,
@@ -73,6 +77,9 @@ pub fn config(args: &ServeArgs) -> Result<NodeConfig, String> {
     if let Some(listen) = args.market_data_listen {
         config.market_data.listen_tcp = Some(listen);
     }
+    if let Some(listen) = args.market_data_quic {
+        config.market_data.listen_quic = Some(listen);
+    }
     if let Some(shards) = args.shards {
         config.shards.count = shards;
     }
@@ -116,6 +123,13 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         config.data_dir.display(),
         config.shards.count
     );
+    if let (Some(quic), Some(fingerprint)) =
+        (node.market_data_quic_addr(), node.market_data_fingerprint())
+    {
+        println!(
+            "oddsmatch serve: market data over QUIC on {quic}, certificate SHA-256 {fingerprint}"
+        );
+    }
     let mut last_lag_report = std::time::Instant::now();
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(20));

@@ -79,6 +79,7 @@ impl BenchNode {
         config.shards.durability = durability.to_string();
         config.gateway.listen = ([127, 0, 0, 1], 0).into();
         config.market_data.listen_tcp = Some(([127, 0, 0, 1], 0).into());
+        config.market_data.listen_quic = None;
         config.gateway.throttle = ThrottleConfig::unlimited();
         let journal_dir = config.data_dir.join("shard-0");
         let node = Node::start(config).map_err(|e| format!("start the node: {e}"))?;

@@ -1,5 +1,5 @@
 //! The market-data publisher: odds ticks, the book stream, trades and status changes to
-//! subscribers over TCP (and QUIC), with snapshots, sequence numbers and conflation.
+//! subscribers over TCP and QUIC, with snapshots, sequence numbers and conflation.
 //!
 //! ```text
 //!  shard queues ──▶ bridge thread ──▶ hub task ──frames──▶ one bounded queue per session
@@ -10,11 +10,18 @@
 //! drops market data on a full queue and counts it, and the hub then starts that shard again
 //! from a snapshot, which subscribers receive flagged conflated. The protocol is
 //! [`crate::proto::md`]; its document is `docs/protocol.md`, section "Market data".
+//!
+//! **The transports carry the same sessions.** A TCP connection, or one bidirectional stream
+//! of a QUIC connection ([`quic`]: TLS 1.3, ALPN `oddsmatch-md/1`), carries exactly one session
+//! and the same frames; the session code does not know which it runs on, and `max_connections`
+//! counts the sessions of both.
 
 mod hub;
+pub mod quic;
 mod session;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -33,6 +40,14 @@ use hub::{Hub, HubMsg};
 pub struct MarketDataConfig {
     /// Where plain TCP subscribers connect (`None`: no TCP listener).
     pub listen_tcp: Option<SocketAddr>,
+    /// Where QUIC subscribers connect (UDP; `None`: no QUIC listener).
+    pub listen_quic: Option<SocketAddr>,
+    /// The QUIC server's certificate chain (PEM, the server's own certificate first), set
+    /// together with `key_file`. Neither set: a self-signed certificate is created in the data
+    /// directory on the first start and kept ([`quic::GENERATED_CERT_FILE`]).
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file` (PEM: PKCS #8, PKCS #1 or SEC 1).
+    pub key_file: Option<PathBuf>,
     /// Connections held at once; the next one is ended with `server_full`.
     pub max_connections: usize,
     /// Subscriptions (market and session pairs) held by the node.
@@ -68,6 +83,9 @@ impl Default for MarketDataConfig {
     fn default() -> Self {
         MarketDataConfig {
             listen_tcp: Some(SocketAddr::from(([127, 0, 0, 1], 7701))),
+            listen_quic: Some(SocketAddr::from(([127, 0, 0, 1], 7702))),
+            cert_file: None,
+            key_file: None,
             max_connections: 20_000,
             max_subscriptions: 1_000_000,
             anonymous_subscriptions: 20,
@@ -114,7 +132,8 @@ pub struct MdStats {
     pub slow_consumers: AtomicU64,
     /// Times a shard's market data was dropped on a full queue and rebuilt from a snapshot.
     pub resyncs: AtomicU64,
-    /// Connections refused because the node held `max_connections`.
+    /// Connections refused because the node held `max_connections` (or, over QUIC, because
+    /// [`quic::HANDSHAKES_MAX`] connections were in their handshake).
     pub refused: AtomicU64,
 }
 
@@ -130,6 +149,9 @@ pub struct PublisherShard {
 /// A running publisher; dropping it stops it.
 pub struct Publisher {
     tcp_addr: Option<SocketAddr>,
+    quic_addr: Option<SocketAddr>,
+    /// The QUIC certificate's fingerprint in hexadecimal.
+    fingerprint: Option<String>,
     stats: Arc<MdStats>,
     stop: Arc<AtomicBool>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
@@ -140,6 +162,7 @@ impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
             .field("tcp", &self.tcp_addr)
+            .field("quic", &self.quic_addr)
             .finish_non_exhaustive()
     }
 }
@@ -150,9 +173,11 @@ const HUB_TICK: Duration = Duration::from_millis(5);
 impl Publisher {
     /// Binds the listeners and starts the publisher's threads. Returns once it listens; the
     /// first snapshots of the shards arrive shortly after (subscriptions before them are
-    /// refused as unknown markets).
+    /// refused as unknown markets). `data_dir` keeps the generated QUIC certificate, when QUIC
+    /// listens and no certificate is configured.
     pub fn start(
         config: MarketDataConfig,
+        data_dir: &Path,
         shards: Vec<PublisherShard>,
     ) -> std::io::Result<Publisher> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -172,6 +197,25 @@ impl Publisher {
             None => None,
         };
         let tcp_addr = tcp.as_ref().map(|l| l.local_addr()).transpose()?;
+        let (quic, fingerprint) = match config.listen_quic {
+            Some(addr) => {
+                let identity = quic::Identity::load(&config, data_dir)?;
+                // quinn finds its runtime in the context it is created in.
+                let endpoint = {
+                    let _context = runtime.enter();
+                    quic::bind(&config, &identity, addr)?
+                };
+                let fingerprint = quic::fingerprint_hex(&identity.fingerprint);
+                tracing::info!(
+                    addr = %endpoint.local_addr()?,
+                    %fingerprint,
+                    "market data over QUIC; subscribers pin this SHA-256 certificate fingerprint"
+                );
+                (Some(endpoint), Some(fingerprint))
+            }
+            None => (None, None),
+        };
+        let quic_addr = quic.as_ref().map(quinn::Endpoint::local_addr).transpose()?;
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 
         // The bridge: shards' crossbeam queues into the hub's channel.
@@ -199,6 +243,8 @@ impl Publisher {
                     if let Some(listener) = tcp {
                         tokio::spawn(session::accept_tcp(listener, context.clone()));
                     }
+                    let quic =
+                        quic.map(|endpoint| tokio::spawn(quic::serve(endpoint, context.clone())));
                     let mut interval = tokio::time::interval(HUB_TICK);
                     let mut shutdown = context.shutdown.clone();
                     loop {
@@ -212,11 +258,20 @@ impl Publisher {
                         }
                     }
                     drop(hub);
+                    // Sessions ending now find the hub gone at once.
+                    drop(hub_rx);
+                    // QUIC sessions send END and their connections close before the runtime
+                    // stops (a connection dropped unclosed leaves its peer to time out).
+                    if let Some(quic) = quic {
+                        let _ = quic.await;
+                    }
                 });
                 runtime.shutdown_timeout(Duration::from_millis(500));
             })?;
         Ok(Publisher {
             tcp_addr,
+            quic_addr,
+            fingerprint,
             stats,
             stop,
             shutdown: Some(shutdown_tx),
@@ -227,6 +282,17 @@ impl Publisher {
     /// Where TCP subscribers connect.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
+    }
+
+    /// Where QUIC subscribers connect.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
+    }
+
+    /// The SHA-256 fingerprint of the QUIC certificate (of its DER encoding) in lower-case
+    /// hexadecimal, for subscribers to pin ([`quic::parse_fingerprint`] reads it back).
+    pub fn certificate_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// The counters.

@@ -168,6 +168,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return;
         }
     }
+    // Stopping, the hub may let go of the queue before this loop sees the signal.
+    if *shutdown.borrow() {
+        end.set(EndReason::Shutdown, "the server is stopping".into());
+    }
     let reason = end.reason.lock().take();
     if let Some((reason, detail)) = reason {
         let mut out = Vec::new();

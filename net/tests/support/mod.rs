@@ -100,6 +100,7 @@ impl TestNode {
         };
         config.gateway.listen = "127.0.0.1:0".parse().unwrap();
         config.market_data.listen_tcp = Some("127.0.0.1:0".parse().unwrap());
+        config.market_data.listen_quic = Some("127.0.0.1:0".parse().unwrap());
         config.shards.segment_bytes = 1 << 20;
         tweak(&mut config);
         let lines = bootstrap_on(accounts, config.shards.count) + extra_bootstrap;

@@ -29,7 +29,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> (Child, String) {
             "--market-data-listen",
             "127.0.0.1:0",
         ])
-        .args(["--log", "warn"])
+        .args(["--market-data-quic", "127.0.0.1:0", "--log", "warn"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
