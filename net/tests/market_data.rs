@@ -468,3 +468,115 @@ fn subscriptions_and_connections_are_limited() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A tick of market 1 with one selection.
+fn tick(tick_seq: u64) -> MdServerMsg {
+    MdServerMsg::Tick(oddsmatch_net::proto::md::Tick {
+        market: MarketId(1),
+        status: Some(oddsmatch_engine::MarketStatus::Open),
+        flags: 0,
+        tick_seq,
+        reason: Some(oddsmatch_engine::TickReason::Change),
+        overround_bps: 10_000,
+        ts_ns: tick_seq,
+        selections: vec![oddsmatch_net::proto::md::TickSelection::default()],
+    })
+}
+
+fn snapshot(tick_seq: u64) -> MdServerMsg {
+    MdServerMsg::Snapshot(oddsmatch_net::proto::md::Snapshot {
+        market: MarketId(1),
+        status: Some(oddsmatch_engine::MarketStatus::Open),
+        flags: 0,
+        tick_seq,
+        book_seq: 0,
+        overround_bps: 10_000,
+        ts_ns: 0,
+        selections: Vec::new(),
+    })
+}
+
+#[test]
+fn the_client_notices_a_gap_asks_for_a_snapshot_and_holds_updates_until_it_comes() {
+    // A server that skips tick 7, then answers the resync.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut read_frame = |stream: &mut TcpStream| {
+            let mut head = [0u8; 8];
+            stream.read_exact(&mut head).unwrap();
+            let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+            let mut frame = head.to_vec();
+            frame.resize(len, 0);
+            stream.read_exact(&mut frame[8..]).unwrap();
+            let (header, body) = split_frame(&frame, 1024).unwrap().unwrap();
+            MdClientMsg::decode(header, body).unwrap()
+        };
+        assert!(matches!(
+            read_frame(&mut stream),
+            MdClientMsg::Subscribe { .. }
+        ));
+        let mut out = Vec::new();
+        for msg in [
+            MdServerMsg::Subscribed {
+                request_id: 1,
+                market: MarketId(1),
+                streams: Streams::TICKS,
+            },
+            snapshot(5),
+            tick(6),
+            tick(8),
+            tick(9),
+        ] {
+            msg.encode(&mut out);
+        }
+        stream.write_all(&out).unwrap();
+        let resync = loop {
+            match read_frame(&mut stream) {
+                MdClientMsg::Heartbeat => continue,
+                other => break other,
+            }
+        };
+        assert!(matches!(
+            resync,
+            MdClientMsg::Resync {
+                market: MarketId(1),
+                ..
+            }
+        ));
+        out.clear();
+        for msg in [snapshot(9), tick(10)] {
+            msg.encode(&mut out);
+        }
+        stream.write_all(&out).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+
+    let mut sub = Subscriber::connect(addr).unwrap();
+    sub.subscribe(MarketId(1), Streams::TICKS).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        seen.push(sub.next(WAIT).unwrap().expect("an update"));
+    }
+    let seq = |u: &Update| match u {
+        Update::Message(MdServerMsg::Tick(t)) => format!("tick {}", t.tick_seq),
+        Update::Message(MdServerMsg::Snapshot(s)) => format!("snapshot {}", s.tick_seq),
+        Update::Message(MdServerMsg::Subscribed { .. }) => "subscribed".to_owned(),
+        Update::Gap { expected, got, .. } => format!("gap {expected}/{got}"),
+        other => format!("{other:?}"),
+    };
+    // Tick 9 came before the snapshot that answers the resync: held back, not passed on.
+    assert_eq!(
+        seen.iter().map(seq).collect::<Vec<_>>(),
+        [
+            "subscribed",
+            "snapshot 5",
+            "tick 6",
+            "gap 7/8",
+            "snapshot 9",
+            "tick 10"
+        ]
+    );
+    server.join().unwrap();
+}
