@@ -503,7 +503,7 @@ fn the_client_notices_a_gap_asks_for_a_snapshot_and_holds_updates_until_it_comes
     let addr = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        let mut read_frame = |stream: &mut TcpStream| {
+        let read_frame = |stream: &mut TcpStream| {
             let mut head = [0u8; 8];
             stream.read_exact(&mut head).unwrap();
             let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
