@@ -11,6 +11,7 @@ mod persist;
 mod race_model;
 mod serve;
 mod sim;
+mod watch;
 
 /// A low-latency matching and odds engine for betting exchanges, pools and prediction markets.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ enum Commands {
     /// Simulate a race and print its win probabilities as reference_odds lines (an example
     /// feed model).
     RaceModel(race_model::RaceModelArgs),
+    /// Watch markets live over the market-data protocol: odds ticks and status changes as a
+    /// table on a terminal, one line per update when piped, or JSON.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Commands::Order(args) => return order::main(&args),
         Commands::Persist(args) => return persist::main(&args),
         Commands::RaceModel(args) => race_model::run(&args),
+        Commands::Watch(args) => return watch::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

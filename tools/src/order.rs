@@ -225,7 +225,7 @@ fn credentials(args: &OrderArgs) -> Result<Credentials, String> {
 }
 
 /// The 32 bytes of a secret written as 64 hex digits. The error never repeats the text.
-fn parse_secret(text: &str) -> Result<[u8; 32], String> {
+pub(crate) fn parse_secret(text: &str) -> Result<[u8; 32], String> {
     let text = text.trim();
     let bytes = text.as_bytes();
     if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
@@ -323,7 +323,7 @@ pub fn format_odds(odds_x100: u32) -> String {
 }
 
 /// The `snake_case` name an engine enum serializes to.
-fn name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(Value::String(name)) => name,
         _ => "unknown".to_owned(),
@@ -1043,6 +1043,11 @@ fn tier_name(tier: Tier) -> String {
 
 /// Columns padded to their widest cell, right-aligned where the column says so.
 fn table(columns: &[(&str, bool)], rows: Vec<Vec<String>>) -> String {
+    align(columns, rows, "")
+}
+
+/// [`table`] with every line starting with `indent`.
+pub(crate) fn align(columns: &[(&str, bool)], rows: Vec<Vec<String>>, indent: &str) -> String {
     let mut widths: Vec<usize> = columns.iter().map(|(title, _)| title.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -1067,6 +1072,7 @@ fn table(columns: &[(&str, bool)], rows: Vec<Vec<String>>) -> String {
                 }
             })
             .collect();
+        text.push_str(indent);
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
     }
