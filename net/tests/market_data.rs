@@ -580,3 +580,25 @@ fn the_client_notices_a_gap_asks_for_a_snapshot_and_holds_updates_until_it_comes
     );
     server.join().unwrap();
 }
+
+#[test]
+fn with_anonymous_access_off_every_stream_needs_a_login() {
+    let node = TestNode::start(&[(1, "basic")], |config| {
+        config.market_data.anonymous = false;
+    });
+    let mut sub = subscriber(&node);
+    sub.subscribe(MarketId(1), Streams::TICKS).unwrap();
+    assert!(matches!(
+        sub.next(WAIT).unwrap(),
+        Some(Update::Message(MdServerMsg::Rejected {
+            reason: SubscribeReject::LoginRequired,
+            ..
+        }))
+    ));
+    sub.login(key_id(1), secret(1)).unwrap();
+    sub.subscribe(MarketId(1), Streams::TICKS).unwrap();
+    assert!(matches!(
+        sub.next(WAIT).unwrap(),
+        Some(Update::Message(MdServerMsg::Subscribed { .. }))
+    ));
+}
