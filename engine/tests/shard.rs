@@ -84,12 +84,22 @@ impl Answers {
 
 /// Submits every command (tag = its index), waiting out `Busy`, and collects the answers.
 fn drive(handle: &ShardHandle, commands: &[Command], answers: &mut Answers) {
+    drive_range(handle, commands, 0..commands.len(), answers);
+}
+
+/// [`drive`] for `commands[range]` only, each tagged with its index in `commands`.
+fn drive_range(
+    handle: &ShardHandle,
+    commands: &[Command],
+    range: std::ops::Range<usize>,
+    answers: &mut Answers,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut next = 0;
-    let target = answers.answered() + commands.len();
+    let mut next = range.start;
+    let target = answers.answered() + range.len();
     while answers.answered() < target {
         assert!(Instant::now() < deadline, "the shard stopped answering");
-        while next < commands.len() {
+        while next < range.end {
             match handle.submit(next as u64, commands[next].clone()) {
                 Ok(()) => next += 1,
                 Err(SubmitError::Busy) => break,
@@ -394,12 +404,12 @@ fn a_market_snapshot_sits_on_the_market_data_queue_where_it_was_asked_for() {
     let commands = commands(4, 1_500);
     let handle = ShardHandle::start(config.clone()).unwrap();
     let mut answers = Answers::default();
-    drive(&handle, &commands[..1_000], &mut answers);
+    drive_range(&handle, &commands, 0..1_000, &mut answers);
     handle.request_market_snapshot().unwrap();
     // Commands queued behind the request may share its batch (the snapshot then comes after
     // that batch); the ones sent once it is answered come after the snapshot.
-    drive(&handle, &commands[1_000..1_200], &mut answers);
-    drive(&handle, &commands[1_200..], &mut answers);
+    drive_range(&handle, &commands, 1_000..1_200, &mut answers);
+    drive_range(&handle, &commands, 1_200..commands.len(), &mut answers);
 
     // Re-applying what came before the snapshot gives exactly the snapshot's markets; what
     // comes after continues from it.
