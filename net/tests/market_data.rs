@@ -5,8 +5,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::{MarketId, Persistence, SelectionId, Side, TimeInForce};
@@ -70,7 +69,7 @@ struct Seen {
     books: usize,
 }
 
-impl Seen {
+impl Collect for Seen {
     fn take(&mut self, update: Update) {
         match update {
             Update::Gap { .. } => self.gaps += 1,
@@ -99,7 +98,9 @@ impl Seen {
             Update::Message(_) => {}
         }
     }
+}
 
+impl Seen {
     /// The last tick sequence number seen of a market.
     fn last(&self, market: u32) -> u64 {
         self.ticks
@@ -107,61 +108,6 @@ impl Seen {
             .and_then(|t| t.last().copied())
             .or_else(|| self.snapshots.get(&market).copied())
             .unwrap_or(0)
-    }
-}
-
-/// Subscribers read on their own threads until told to stop.
-struct Readers {
-    stop: Arc<AtomicBool>,
-    news: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<(Subscriber, Seen)>>,
-}
-
-impl Readers {
-    fn start(subscribers: Vec<Subscriber>) -> Readers {
-        let stop = Arc::new(AtomicBool::new(false));
-        let news = Arc::new(AtomicU64::new(0));
-        let threads = subscribers
-            .into_iter()
-            .map(|mut sub| {
-                let (stop, news) = (stop.clone(), news.clone());
-                std::thread::spawn(move || {
-                    let mut seen = Seen::default();
-                    while !stop.load(Ordering::Acquire) {
-                        if let Some(update) = sub.next(Duration::from_millis(20)).unwrap() {
-                            seen.take(update);
-                            news.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    (sub, seen)
-                })
-            })
-            .collect();
-        Readers {
-            stop,
-            news,
-            threads,
-        }
-    }
-
-    /// Waits until nothing has arrived for `quiet`, then stops the readers.
-    fn finish(self, quiet: Duration) -> Vec<(Subscriber, Seen)> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut count = self.news.load(Ordering::Relaxed);
-        let mut since = Instant::now();
-        while since.elapsed() < quiet {
-            assert!(Instant::now() < deadline, "subscribers never went quiet");
-            std::thread::sleep(Duration::from_millis(10));
-            let now = self.news.load(Ordering::Relaxed);
-            if now != count {
-                (count, since) = (now, Instant::now());
-            }
-        }
-        self.stop.store(true, Ordering::Release);
-        self.threads
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect()
     }
 }
 
@@ -195,7 +141,7 @@ fn every_subscriber_gets_every_tick_of_its_markets_in_order_and_nothing_else() {
     }
     wanted.push(markets.iter().copied().collect());
     subscribers.push(all);
-    let readers = Readers::start(subscribers);
+    let readers: Readers<Seen> = Readers::start(subscribers);
 
     // Rounds of one order per market, a tick interval apart: the markets tick interleaved.
     let mut trader = node.login(1);
@@ -324,7 +270,7 @@ fn a_stalled_subscriber_is_conflated_then_dropped_while_a_hundred_others_keep_up
             sub
         })
         .collect();
-    let readers = Readers::start(subscribers);
+    let readers: Readers<Seen> = Readers::start(subscribers);
 
     // Depth changes until the stalled connection is cut off.
     let mut trader = node.login(1);
@@ -377,7 +323,7 @@ fn a_resync_sends_a_fresh_snapshot_and_a_reconnect_resubscribes() {
     let mut sub = subscriber(&node);
     sub.subscribe(MarketId(1), Streams::TICKS).unwrap();
     let mut seen = Seen::default();
-    let readers = Readers::start(vec![sub]);
+    let readers: Readers<Seen> = Readers::start(vec![sub]);
     let mut trader = node.login(1);
     quote(&mut trader, &[1], 20, 1);
     let (mut sub, before) = readers.finish(Duration::from_millis(300)).pop().unwrap();

@@ -4,8 +4,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::{MarketId, Persistence, SelectionId, Side, TimeInForce};
@@ -76,7 +75,7 @@ struct Seen {
     other_markets: usize,
 }
 
-impl Seen {
+impl Collect for Seen {
     fn take(&mut self, update: Update) {
         match update {
             Update::Gap { .. } => self.gaps += 1,
@@ -93,7 +92,9 @@ impl Seen {
             Update::Message(_) => {}
         }
     }
+}
 
+impl Seen {
     fn last(&self) -> u64 {
         self.ticks.last().copied().or(self.snapshot).unwrap_or(0)
     }
@@ -108,61 +109,6 @@ impl Seen {
             self.ticks, expected,
             "every tick after the snapshot, in order"
         );
-    }
-}
-
-/// Subscribers read on their own threads until told to stop.
-struct Readers {
-    stop: Arc<AtomicBool>,
-    news: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<(Subscriber, Seen)>>,
-}
-
-impl Readers {
-    fn start(subscribers: Vec<Subscriber>) -> Readers {
-        let stop = Arc::new(AtomicBool::new(false));
-        let news = Arc::new(AtomicU64::new(0));
-        let threads = subscribers
-            .into_iter()
-            .map(|mut sub| {
-                let (stop, news) = (stop.clone(), news.clone());
-                std::thread::spawn(move || {
-                    let mut seen = Seen::default();
-                    while !stop.load(Ordering::Acquire) {
-                        if let Some(update) = sub.next(Duration::from_millis(20)).unwrap() {
-                            seen.take(update);
-                            news.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    (sub, seen)
-                })
-            })
-            .collect();
-        Readers {
-            stop,
-            news,
-            threads,
-        }
-    }
-
-    /// Waits until nothing has arrived for `quiet`, then stops the readers.
-    fn finish(self, quiet: Duration) -> Vec<(Subscriber, Seen)> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut count = self.news.load(Ordering::Relaxed);
-        let mut since = Instant::now();
-        while since.elapsed() < quiet {
-            assert!(Instant::now() < deadline, "subscribers never went quiet");
-            std::thread::sleep(Duration::from_millis(10));
-            let now = self.news.load(Ordering::Relaxed);
-            if now != count {
-                (count, since) = (now, Instant::now());
-            }
-        }
-        self.stop.store(true, Ordering::Release);
-        self.threads
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect()
     }
 }
 
@@ -200,7 +146,7 @@ fn a_pinned_quic_subscriber_gets_the_snapshot_then_every_tick_in_order() {
     // A TCP subscriber alongside, for reference.
     let mut tcp = tcp_subscriber(&node);
     tcp.subscribe(MarketId(3), Streams::TICKS).unwrap();
-    let readers = Readers::start(vec![quic, tcp]);
+    let readers: Readers<Seen> = Readers::start(vec![quic, tcp]);
     tick(&node, 8);
     let mut subscribers = readers.finish(Duration::from_millis(400));
     let (_, tcp_seen) = subscribers.pop().unwrap();
@@ -407,7 +353,7 @@ fn three_hundred_subscribers_over_both_transports_get_every_tick_in_order() {
         subscribers.push(sub);
     }
     let connected = started.elapsed();
-    let readers = Readers::start(subscribers);
+    let readers: Readers<Seen> = Readers::start(subscribers);
     tick(&node, 12);
     let seen = readers.finish(Duration::from_millis(400));
     let last = seen.iter().map(|(_, s)| s.last()).max().unwrap();

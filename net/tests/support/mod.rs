@@ -201,3 +201,67 @@ pub fn report_where(client: &mut Client, mut pick: impl FnMut(&ReportBody) -> bo
         _ => unreachable!(),
     }
 }
+
+/// What a market-data reader keeps of the updates it reads.
+pub trait Collect: Default + Send + 'static {
+    /// Takes one update.
+    fn take(&mut self, update: oddsmatch_net::subscriber::Update);
+}
+
+/// Market-data subscribers reading on their own threads until told to stop.
+pub struct Readers<S> {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    news: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<(oddsmatch_net::subscriber::Subscriber, S)>>,
+}
+
+impl<S: Collect> Readers<S> {
+    pub fn start(subscribers: Vec<oddsmatch_net::subscriber::Subscriber>) -> Readers<S> {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let news = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let threads = subscribers
+            .into_iter()
+            .map(|mut sub| {
+                let (stop, news) = (stop.clone(), news.clone());
+                std::thread::spawn(move || {
+                    let mut seen = S::default();
+                    while !stop.load(Ordering::Acquire) {
+                        if let Some(update) = sub.next(Duration::from_millis(20)).unwrap() {
+                            seen.take(update);
+                            news.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    (sub, seen)
+                })
+            })
+            .collect();
+        Readers {
+            stop,
+            news,
+            threads,
+        }
+    }
+
+    /// Waits until nothing has arrived for `quiet`, then stops the readers.
+    pub fn finish(self, quiet: Duration) -> Vec<(oddsmatch_net::subscriber::Subscriber, S)> {
+        use std::sync::atomic::Ordering;
+        use std::time::Instant;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut count = self.news.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        while since.elapsed() < quiet {
+            assert!(Instant::now() < deadline, "subscribers never went quiet");
+            std::thread::sleep(Duration::from_millis(10));
+            let now = self.news.load(Ordering::Relaxed);
+            if now != count {
+                (count, since) = (now, Instant::now());
+            }
+        }
+        self.stop.store(true, Ordering::Release);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect()
+    }
+}
