@@ -29,11 +29,17 @@
 //! of a journal to Postgres against a bare binary COPY of the same rows in the same run, and
 //! the flush's lag behind a live shard driven at a fixed event rate ([`persist`]).
 //!
+//! The market-data fan-out benchmark ([`run_fanout_bench`], `oddsmatch bench fanout`) sends
+//! odds ticks to thousands of subscribers of a node in a child process, over loopback TCP and
+//! QUIC, and measures tick-to-subscriber latency and delivery beside the same fan-out through
+//! NATS core publish and subscribe in the same run ([`fanout`]).
+//!
 //! Benchmarks are never assertions: nothing here fails because something was slow.
 
 #![warn(missing_docs)]
 
 pub mod e2e;
+pub mod fanout;
 pub mod journal;
 pub mod measure;
 pub mod persist;
@@ -49,6 +55,7 @@ use oddsmatch_engine::book::{LadderBook, OrderBook, ReferenceBook};
 use oddsmatch_engine::{Engine, EngineConfig, Input};
 
 pub use e2e::{E2eBenchOptions, E2eBenchReport, run_e2e_bench};
+pub use fanout::{FanoutBenchOptions, FanoutBenchReport, run_fanout_bench};
 pub use journal::{JournalBenchOptions, JournalBenchReport, JournalStep, run_journal_bench};
 pub use persist::{PersistBenchOptions, PersistBenchReport, run_persist_bench};
 pub use report::{

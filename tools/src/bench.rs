@@ -18,6 +18,12 @@
 //! `--runs`), then measures the flush's lag behind a live shard driven at `--rate` journal
 //! events per second for `--duration` seconds. Its schemas are made and dropped by the run.
 //!
+//! `oddsmatch bench fanout` starts this executable's `serve` as a child process and sends odds
+//! ticks to `--subscribers` market-data subscribers over each of `--transports` (tcp, quic) at
+//! each of `--rates` (base: 2 ticks/s per subscriber, 100x: 200) for `--duration` seconds, and
+//! the same through the NATS server at `--nats` (`off`: no reference); tick-to-subscriber
+//! latency and delivery, the median of `--runs` (default 1).
+//!
 //! Progress goes to standard error; the table (or the JSON report) to standard output, so that
 //! `oddsmatch bench engine --json > results.json` captures only the report.
 
@@ -25,22 +31,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use oddsmatch_benches::e2e::MAX_WINDOW;
+use oddsmatch_benches::fanout::{DEFAULT_NATS, MAX_SUBSCRIBERS, Rate, Transport};
 use oddsmatch_benches::persist::{DEFAULT_POSTGRES, MAX_RATE};
 use oddsmatch_benches::workload::MAX_MARKETS;
 use oddsmatch_benches::{
-    Case, E2eBenchOptions, EngineBenchOptions, JournalBenchOptions, JournalStep,
-    PersistBenchOptions, run_e2e_bench, run_engine_bench, run_journal_bench, run_persist_bench,
+    Case, E2eBenchOptions, EngineBenchOptions, FanoutBenchOptions, JournalBenchOptions,
+    JournalStep, PersistBenchOptions, run_e2e_bench, run_engine_bench, run_fanout_bench,
+    run_journal_bench, run_persist_bench,
 };
 use oddsmatch_engine::shard::IdleStrategy;
 use oddsmatch_journal::Durability;
 
 /// The benchmarks `oddsmatch bench` knows.
-const KNOWN: [&str; 4] = ["engine", "journal", "e2e", "persist"];
+const KNOWN: [&str; 5] = ["engine", "journal", "e2e", "persist", "fanout"];
 
 /// Arguments of `oddsmatch bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which benchmark (`engine`, `journal`, `e2e` or `persist`).
+    /// Which benchmark (`engine`, `journal`, `e2e`, `persist` or `fanout`).
     pub which: String,
     /// Print the results as JSON.
     #[arg(long)]
@@ -117,14 +125,15 @@ pub struct BenchArgs {
     /// Journal: segment size of the commands and restart steps' journals, in bytes.
     #[arg(long, default_value_t = JournalBenchOptions::default().segment_bytes)]
     pub segment_bytes: u64,
-    /// Journal, e2e, persist: where the temporary files go (default: the system's temporary
-    /// directory).
+    /// Journal, e2e, persist, fanout: where the temporary files go (default: the system's
+    /// temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// E2e: open-loop rates in requests per second, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = E2eBenchOptions::default().rates,
-          value_parser = clap::value_parser!(u64).range(1..=oddsmatch_benches::e2e::MAX_RATE))]
-    pub rates: Vec<u64>,
+    /// E2e: open-loop rates in requests per second, comma-separated (default 1000,10000,50000).
+    /// Fanout: tick rates, comma-separated: base (2 ticks/s per subscriber), 100x (200 ticks/s
+    /// per subscriber) (default both).
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<String>,
     /// E2e: recorded time per rate and run, in milliseconds.
     #[arg(long, default_value_t = E2eBenchOptions::default().duration.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -150,15 +159,20 @@ pub struct BenchArgs {
           default_values_t = E2eBenchOptions::default().durabilities,
           value_parser = parse_durability)]
     pub durability: Vec<Durability>,
-    /// E2e, persist: runs of everything (persist: of the throughput part; the medians are
-    /// reported).
-    #[arg(long, default_value_t = E2eBenchOptions::default().runs,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub runs: u32,
+    /// E2e, persist, fanout: runs of everything (persist: of the throughput part; the medians
+    /// are reported). Default: 3, fanout 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: Option<u32>,
+    /// Persist: seconds of the lag part's load. Fanout: seconds of ticks per case and rate.
+    #[arg(long, default_value_t = PersistBenchOptions::default().duration.as_secs_f64())]
+    pub duration: f64,
     /// Persist's own options (boxed: they would make every `oddsmatch` command as large as
     /// this one).
     #[command(flatten)]
     pub persist: Box<PersistArgs>,
+    /// Fanout's own options.
+    #[command(flatten)]
+    pub fanout: Box<FanoutArgs>,
 }
 
 /// The options only `oddsmatch bench persist` takes.
@@ -172,13 +186,34 @@ pub struct PersistArgs {
     #[arg(long, default_value_t = PersistBenchOptions::default().rate,
           value_parser = clap::value_parser!(u64).range(1..=MAX_RATE))]
     pub rate: u64,
-    /// Persist: seconds of the lag part's load.
-    #[arg(long, default_value_t = PersistBenchOptions::default().duration.as_secs_f64())]
-    pub duration: f64,
     /// Persist: the most journal records in one transaction.
     #[arg(long, default_value_t = PersistBenchOptions::default().batch_records,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub batch_records: usize,
+}
+
+/// The options only `oddsmatch bench fanout` takes.
+#[derive(Debug, clap::Args)]
+pub struct FanoutArgs {
+    /// Fanout: subscriber counts, comma-separated, one case each.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = FanoutBenchOptions::default().subscribers,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=MAX_SUBSCRIBERS as u64))]
+    pub subscribers: Vec<usize>,
+    /// Fanout: oddsmatch's market-data transports, comma-separated: tcp, quic.
+    #[arg(long, value_delimiter = ',',
+          default_values_t = FanoutBenchOptions::default().transports,
+          value_parser = parse_transport)]
+    pub transports: Vec<Transport>,
+    /// Fanout: the NATS server of the reference (`off`: run without it).
+    #[arg(long, default_value = DEFAULT_NATS)]
+    pub nats: String,
+}
+
+fn parse_transport(name: &str) -> Result<Transport, String> {
+    Transport::from_name(name)
+        .ok_or_else(|| format!("unknown transport `{name}`; known: tcp, quic"))
 }
 
 fn parse_durability(text: &str) -> Result<Durability, String> {
@@ -210,6 +245,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "journal" => journal(args),
         "e2e" => e2e(args),
         "persist" => persist(args),
+        "fanout" => fanout(args),
         other => Err(format!(
             "bench: unknown benchmark `{other}`; known: {}",
             KNOWN.join(", ")
@@ -293,16 +329,34 @@ fn journal(args: &BenchArgs) -> Result<(), String> {
     }
 }
 
+/// E2e's rates: `--rates` as requests per second, or the default.
+fn e2e_rates(args: &BenchArgs) -> Result<Vec<u64>, String> {
+    if args.rates.is_empty() {
+        return Ok(E2eBenchOptions::default().rates);
+    }
+    let max = oddsmatch_benches::e2e::MAX_RATE;
+    args.rates
+        .iter()
+        .map(|text| {
+            text.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|rate| (1..=max).contains(rate))
+                .ok_or_else(|| format!("bench: --rates: `{text}` is not a rate from 1 to {max}"))
+        })
+        .collect()
+}
+
 fn e2e(args: &BenchArgs) -> Result<(), String> {
     let options = E2eBenchOptions {
-        rates: args.rates.clone(),
+        rates: e2e_rates(args)?,
         duration: Duration::from_millis(args.duration_ms),
         warmup: Duration::from_millis(args.warmup_ms),
         orders: args.orders,
         window: args.window,
         batch: args.batch,
         durabilities: args.durability.clone(),
-        runs: args.runs,
+        runs: args.runs.unwrap_or(E2eBenchOptions::default().runs),
         dir: args.dir.clone().unwrap_or_else(std::env::temp_dir),
         settle_disks: true,
     };
@@ -327,22 +381,78 @@ fn e2e(args: &BenchArgs) -> Result<(), String> {
 
 fn persist(args: &BenchArgs) -> Result<(), String> {
     let persist = &args.persist;
-    if !(persist.duration.is_finite() && persist.duration > 0.0 && persist.duration <= 3_600.0) {
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 3_600.0) {
         return Err("bench: --duration must be more than 0 and at most 3600 seconds".into());
     }
     let defaults = PersistBenchOptions::default();
     let options = PersistBenchOptions {
         postgres: persist.postgres.clone(),
         records: args.records.unwrap_or(defaults.records),
-        runs: args.runs,
+        runs: args.runs.unwrap_or(defaults.runs),
         rate: persist.rate,
-        duration: Duration::from_secs_f64(persist.duration),
+        duration: Duration::from_secs_f64(args.duration),
         seed: args.seed,
         batch_records: persist.batch_records,
         dir: args.dir.clone().unwrap_or(defaults.dir),
     };
     options.validate().map_err(|e| format!("bench: {e}"))?;
     let report = run_persist_bench(&options, &mut |line| eprintln!("{line}"))
+        .map_err(|e| format!("bench: {e}"))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{}", report.table());
+    }
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: the runs did not do the expected work ({}); the figures are not comparable",
+            report.mismatches.join("; ")
+        ))
+    }
+}
+
+/// The fan-out benchmark's options from the arguments.
+fn fanout_options(args: &BenchArgs) -> Result<FanoutBenchOptions, String> {
+    let defaults = FanoutBenchOptions::default();
+    let rates = if args.rates.is_empty() {
+        defaults.rates.clone()
+    } else {
+        args.rates
+            .iter()
+            .map(|name| {
+                Rate::from_name(name.trim()).ok_or_else(|| {
+                    format!("bench: --rates: unknown rate `{name}`; known: base, 100x")
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if !(args.duration.is_finite() && args.duration >= 1.0 && args.duration <= 3_600.0) {
+        return Err("bench: --duration must be from 1 to 3600 seconds".into());
+    }
+    let fanout = &args.fanout;
+    let nats = fanout.nats.trim();
+    let options = FanoutBenchOptions {
+        transports: fanout.transports.clone(),
+        subscribers: fanout.subscribers.clone(),
+        rates,
+        duration: Duration::from_secs_f64(args.duration),
+        runs: args.runs.unwrap_or(defaults.runs),
+        nats: (nats != "off").then(|| nats.to_owned()),
+        dir: args.dir.clone().unwrap_or(defaults.dir.clone()),
+        ..defaults
+    };
+    options.validate().map_err(|e| format!("bench: {e}"))?;
+    Ok(options)
+}
+
+fn fanout(args: &BenchArgs) -> Result<(), String> {
+    let mut options = fanout_options(args)?;
+    options.server =
+        std::env::current_exe().map_err(|e| format!("bench: where is this executable? {e}"))?;
+    let report = run_fanout_bench(&options, &mut |line| eprintln!("{line}"))
         .map_err(|e| format!("bench: {e}"))?;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
@@ -421,13 +531,13 @@ mod tests {
     fn e2e_options_parse_with_their_defaults() {
         let args = parse(&["e2e"]).unwrap();
         let defaults = E2eBenchOptions::default();
-        assert_eq!(args.rates, [1_000, 10_000, 50_000]);
+        assert_eq!(e2e_rates(&args).unwrap(), [1_000, 10_000, 50_000]);
         assert_eq!(args.duration_ms, 2_000);
         assert_eq!(args.warmup_ms, 500);
         assert_eq!(args.orders, defaults.orders);
         assert_eq!((args.window, args.batch), (8_192, 64));
         assert_eq!(args.durability, [Durability::Os]);
-        assert_eq!(args.runs, 3);
+        assert_eq!(args.runs, None);
         let args = parse(&[
             "e2e",
             "--rates",
@@ -440,9 +550,13 @@ mod tests {
             "5000",
         ])
         .unwrap();
-        assert_eq!(args.rates, [2_000, 20_000]);
+        assert_eq!(e2e_rates(&args).unwrap(), [2_000, 20_000]);
         assert_eq!(args.durability, [Durability::Os, Durability::Sync]);
-        assert_eq!((args.runs, args.orders), (1, 5_000));
+        assert_eq!((args.runs, args.orders), (Some(1), 5_000));
+        let args = parse(&["e2e", "--rates", "base"]).unwrap();
+        assert!(e2e_rates(&args).unwrap_err().contains("`base`"));
+        let args = parse(&["e2e", "--rates", "0"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("--rates"));
         let error = parse(&["e2e", "--durability", "fsync"]).unwrap_err();
         assert!(error.to_string().contains("known: os, sync"), "{error}");
         assert!(parse(&["e2e", "--window", "100000"]).is_err());
@@ -462,8 +576,8 @@ mod tests {
         let defaults = PersistBenchOptions::default();
         assert_eq!(args.persist.postgres, DEFAULT_POSTGRES);
         assert_eq!(args.records, None);
-        assert_eq!((args.persist.rate, args.runs), (100_000, 3));
-        assert_eq!(args.persist.duration, 10.0);
+        assert_eq!((args.persist.rate, args.runs), (100_000, None));
+        assert_eq!(args.duration, 10.0);
         assert_eq!(args.persist.batch_records, defaults.batch_records);
         let args = parse(&[
             "persist",
@@ -482,8 +596,8 @@ mod tests {
         assert_eq!(args.persist.postgres, "host=db user=me");
         assert_eq!(args.records, Some(5_000));
         assert_eq!(
-            (args.persist.rate, args.persist.duration, args.runs),
-            (20_000, 2.5, 1)
+            (args.persist.rate, args.duration, args.runs),
+            (20_000, 2.5, Some(1))
         );
         assert!(parse(&["persist", "--rate", "0"]).is_err());
         assert!(parse(&["persist", "--batch-records", "0"]).is_err());
@@ -498,6 +612,55 @@ mod tests {
         assert!(run(&args).unwrap_err().contains("--duration"));
         let args = parse(&["persist", "--postgres", ""]).unwrap();
         assert!(run(&args).unwrap_err().contains("connection string"));
+    }
+
+    #[test]
+    fn fanout_options_parse_with_their_defaults() {
+        let args = parse(&["fanout"]).unwrap();
+        let options = fanout_options(&args).unwrap();
+        assert_eq!(options.subscribers, [1_000, 10_000]);
+        assert_eq!(options.transports, [Transport::Tcp, Transport::Quic]);
+        assert_eq!(options.rates, [Rate::Base, Rate::Hundred]);
+        assert_eq!(options.duration, Duration::from_secs(10));
+        assert_eq!(options.runs, 1);
+        assert_eq!(options.nats.as_deref(), Some(DEFAULT_NATS));
+        let args = parse(&[
+            "fanout",
+            "--subscribers",
+            "1000",
+            "--transports",
+            "tcp",
+            "--rates",
+            "100x",
+            "--duration",
+            "5",
+            "--runs",
+            "2",
+            "--nats",
+            "off",
+        ])
+        .unwrap();
+        let options = fanout_options(&args).unwrap();
+        assert_eq!(options.subscribers, [1_000]);
+        assert_eq!(options.transports, [Transport::Tcp]);
+        assert_eq!(options.rates, [Rate::Hundred]);
+        assert_eq!(
+            (options.duration, options.runs),
+            (Duration::from_secs(5), 2)
+        );
+        assert_eq!(options.nats, None);
+        assert!(parse(&["fanout", "--transports", "udp"]).is_err());
+        assert!(parse(&["fanout", "--subscribers", "0"]).is_err());
+    }
+
+    #[test]
+    fn fanout_options_are_checked_before_anything_runs() {
+        let args = parse(&["fanout", "--rates", "2000"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("unknown rate"));
+        let args = parse(&["fanout", "--duration", "0.5"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("--duration"));
+        let args = parse(&["fanout", "--transports", "tcp,tcp"]).unwrap();
+        assert!(run(&args).unwrap_err().contains("named twice"));
     }
 
     #[test]
