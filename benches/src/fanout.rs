@@ -56,6 +56,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::{MarketId, MarketStatus, SelectionId, TickReason};
+use oddsmatch_net::market_data::{MAX_THREADS, MarketDataConfig};
 use oddsmatch_net::proto::md::{MdServerMsg, Tick, TickSelection};
 
 pub use report::{CaseResult, Comparison, CpuShare, FanoutBenchReport};
@@ -204,6 +205,8 @@ pub struct FanoutBenchOptions {
     pub server: PathBuf,
     /// Where the node's temporary directory goes.
     pub dir: PathBuf,
+    /// The node's market-data writer threads (`market_data.threads`).
+    pub md_threads: usize,
 }
 
 impl Default for FanoutBenchOptions {
@@ -217,6 +220,7 @@ impl Default for FanoutBenchOptions {
             nats: Some(DEFAULT_NATS.to_owned()),
             server: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("oddsmatch")),
             dir: std::env::temp_dir(),
+            md_threads: MarketDataConfig::default().threads,
         }
     }
 }
@@ -245,6 +249,12 @@ impl FanoutBenchOptions {
         {
             return Err(format!(
                 "{count} subscribers: from 1 to {MAX_SUBSCRIBERS} per case"
+            ));
+        }
+        if !(1..=MAX_THREADS).contains(&self.md_threads) {
+            return Err(format!(
+                "{} market-data threads: from 1 to {MAX_THREADS}",
+                self.md_threads
             ));
         }
         if self.runs == 0 {
@@ -361,7 +371,13 @@ pub fn run_fanout_bench(
     }
 
     progress(&format!("starting {} serve", options.server.display()));
-    let server = Server::start(&options.server, &options.dir, MARKETS, most)?;
+    let server = Server::start(
+        &options.server,
+        &options.dir,
+        MARKETS,
+        most,
+        options.md_threads,
+    )?;
     progress(&format!(
         "node {}: order entry on {}, market data on {} (TCP){}",
         server.pid(),
@@ -471,6 +487,7 @@ pub fn run_fanout_bench(
         runs,
         duration_ms: options.duration.as_millis() as u64,
         cores,
+        md_threads: options.md_threads,
         tick_frame_bytes: frame_bytes,
         nats_url: options.nats.clone(),
         nats_missing,

@@ -209,6 +209,9 @@ pub struct FanoutArgs {
     /// Fanout: the NATS server of the reference (`off`: run without it).
     #[arg(long, default_value = DEFAULT_NATS)]
     pub nats: String,
+    /// Fanout: the node's market-data writer threads (`market_data.threads`).
+    #[arg(long, default_value_t = FanoutBenchOptions::default().md_threads)]
+    pub md_threads: usize,
 }
 
 fn parse_transport(name: &str) -> Result<Transport, String> {
@@ -442,6 +445,7 @@ fn fanout_options(args: &BenchArgs) -> Result<FanoutBenchOptions, String> {
         runs: args.runs.unwrap_or(defaults.runs),
         nats: (nats != "off").then(|| nats.to_owned()),
         dir: args.dir.clone().unwrap_or(defaults.dir.clone()),
+        md_threads: fanout.md_threads,
         ..defaults
     };
     options.validate().map_err(|e| format!("bench: {e}"))?;

@@ -106,6 +106,8 @@ pub struct FanoutBenchReport {
     pub duration_ms: u64,
     /// Processors of the machine (the node, NATS and the subscribers share them).
     pub cores: usize,
+    /// The node's market-data writer threads (`market_data.threads`).
+    pub md_threads: usize,
     /// Bytes of a `TICK` frame of the run's three-selection markets (also the NATS payload).
     pub tick_frame_bytes: usize,
     /// The NATS server asked for.
@@ -137,9 +139,11 @@ impl FanoutBenchReport {
         let _ = writeln!(
             out,
             "market-data fan-out on loopback, one connection per subscriber, {} cores shared by \
-             the node, NATS and the subscribers; {:.0} s of ticks per case, median of {} run(s); \
-             {} B TICK frames (NATS: payloads of the same size)",
+             the node ({} market-data writer thread(s)), NATS and the subscribers; {:.0} s of \
+             ticks per case, median of {} run(s); {} B TICK frames (NATS: payloads of the same \
+             size)",
             self.cores,
+            self.md_threads,
             self.duration_ms as f64 / 1e3,
             self.runs,
             self.tick_frame_bytes

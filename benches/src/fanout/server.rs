@@ -80,9 +80,10 @@ fn bootstrap(markets: u32) -> String {
     lines.join("\n")
 }
 
-/// The configuration file: room for `connections` subscribers and enough subscriptions, no
-/// throttle on the market maker, everything else as shipped.
-fn config(data_dir: &Path, connections: usize) -> Result<String, String> {
+/// The configuration file: room for `connections` subscribers and enough subscriptions,
+/// `threads` market-data writer threads, no throttle on the market maker, everything else as
+/// shipped.
+fn config(data_dir: &Path, connections: usize, threads: usize) -> Result<String, String> {
     let mut config = NodeConfig {
         data_dir: data_dir.to_owned(),
         ..NodeConfig::default()
@@ -95,6 +96,7 @@ fn config(data_dir: &Path, connections: usize) -> Result<String, String> {
         .max_subscriptions
         .max((connections + 16) * SUBSCRIPTIONS_PER_SESSION);
     market_data.idle_timeout_ms = IDLE_TIMEOUT_MS;
+    market_data.threads = threads;
     toml::to_string_pretty(&config).map_err(|e| format!("the node's configuration: {e}"))
 }
 
@@ -131,13 +133,15 @@ impl Banner {
 }
 
 impl Server {
-    /// Starts `exe serve` under `base` with `markets` markets and room for `connections`
-    /// subscribers, and waits until its market data knows the markets.
+    /// Starts `exe serve` under `base` with `markets` markets, room for `connections`
+    /// subscribers and `threads` market-data writer threads, and waits until its market data
+    /// knows the markets.
     pub(super) fn start(
         exe: &Path,
         base: &Path,
         markets: u32,
         connections: usize,
+        threads: usize,
     ) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix("oddsmatch-fanout-")
@@ -150,7 +154,7 @@ impl Server {
         };
         let data_dir = dir.path().join("data");
         let bootstrap = write("bootstrap.jsonl", &bootstrap(markets))?;
-        let config = write("node.toml", &config(&data_dir, connections)?)?;
+        let config = write("node.toml", &config(&data_dir, connections, threads)?)?;
         let log = dir.path().join("serve.log");
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
@@ -468,10 +472,11 @@ mod tests {
 
     #[test]
     fn the_configuration_reads_back() {
-        let text = config(Path::new("/data"), 10_000).unwrap();
+        let text = config(Path::new("/data"), 10_000, 3).unwrap();
         let config: NodeConfig = toml::from_str(&text).unwrap();
         assert!(config.market_data.max_connections >= 10_000);
         assert_eq!(config.market_data.anonymous_subscriptions, 64);
+        assert_eq!(config.market_data.threads, 3);
         assert_eq!(config.gateway.throttle, ThrottleConfig::unlimited());
         assert_eq!(bootstrap(2).lines().count(), 3 + 2 * 2);
     }

@@ -77,6 +77,9 @@ pub struct MarketDataConfig {
     /// The kernel's send buffer of each TCP connection in bytes (0: the system's default,
     /// which grows to megabytes on loopback). Smaller notices a stalled reader sooner.
     pub socket_send_buffer: usize,
+    /// Threads writing to the sessions (and running QUIC): the fan-out's parallelism. The hub,
+    /// which decides what each session gets, has a thread of its own besides.
+    pub threads: usize,
 }
 
 impl Default for MarketDataConfig {
@@ -100,6 +103,7 @@ impl Default for MarketDataConfig {
             idle_timeout_ms: 10_000,
             max_frame: 1_024,
             socket_send_buffer: 0,
+            threads: 1,
         }
     }
 }
@@ -167,6 +171,9 @@ impl std::fmt::Debug for Publisher {
     }
 }
 
+/// The most session-writing threads ([`MarketDataConfig::threads`]).
+pub const MAX_THREADS: usize = 256;
+
 /// How often the hub looks at stale subscribers.
 const HUB_TICK: Duration = Duration::from_millis(5);
 
@@ -180,8 +187,17 @@ impl Publisher {
         data_dir: &Path,
         shards: Vec<PublisherShard>,
     ) -> std::io::Result<Publisher> {
+        if !(1..=MAX_THREADS).contains(&config.threads) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "market_data.threads is {}: from 1 to {MAX_THREADS}",
+                    config.threads
+                ),
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(config.threads)
             .thread_name("md-publisher")
             .enable_all()
             .build()?;

@@ -115,7 +115,17 @@ where
     stats.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// The most bytes of queued frames gathered into one write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// The most buffer capacity a session keeps between writes.
+const BATCH_KEPT: usize = 8 * 1024;
+
 /// Drains the session's queue to the stream; ends when the hub or the reader drops the queue.
+///
+/// Frames queued behind the one that woke the writer go out in the same write (one system
+/// call, or one QUIC stream write, for a burst instead of one per frame). The heartbeat timer
+/// is armed once per idle period, not once per frame: when it fires it sends a heartbeat only
+/// if nothing was written for a whole interval, and otherwise re-arms at the interval's end.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
     mut rx: mpsc::Receiver<Bytes>,
@@ -126,13 +136,38 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut beat = Vec::new();
     MdServerMsg::Heartbeat.encode(&mut beat);
     let mut shutdown = context.shutdown.clone();
+    let mut batch: Vec<u8> = Vec::new();
+    let mut last_write = tokio::time::Instant::now();
+    let idle = tokio::time::sleep_until(last_write + heartbeat);
+    tokio::pin!(idle);
     loop {
-        let next = tokio::select! {
-            next = tokio::time::timeout(heartbeat, rx.recv()) => next,
-            _ = end.wake.notified() => {
+        let written = tokio::select! {
+            next = rx.recv() => match next {
+                Some(frame) => {
+                    let result = write_batch(&mut writer, &mut rx, frame, &mut batch).await;
+                    last_write = tokio::time::Instant::now();
+                    result
+                }
+                None => break, // the hub or the reader ended the session
+            },
+            () = &mut idle => {
+                let due = last_write + heartbeat;
+                if tokio::time::Instant::now() < due {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
+                let result = match writer.write_all(&beat).await {
+                    Ok(()) => writer.flush().await,
+                    Err(e) => Err(e),
+                };
+                last_write = tokio::time::Instant::now();
+                idle.as_mut().reset(last_write + heartbeat);
+                result
+            }
+            () = end.wake.notified() => {
                 // What is queued goes out before the reason.
                 while let Ok(frame) = rx.try_recv() {
-                    if writer.write_all(&frame).await.is_err() {
+                    if write_batch(&mut writer, &mut rx, frame, &mut batch).await.is_err() {
                         return;
                     }
                 }
@@ -142,27 +177,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 end.set(EndReason::Shutdown, "the server is stopping".into());
                 break;
             }
-        };
-        let written = match next {
-            Ok(Some(frame)) => {
-                let mut result = writer.write_all(&frame).await;
-                // Write out whatever else is queued before flushing.
-                while result.is_ok() {
-                    match rx.try_recv() {
-                        Ok(frame) => result = writer.write_all(&frame).await,
-                        Err(_) => break,
-                    }
-                }
-                match result {
-                    Ok(()) => writer.flush().await,
-                    Err(e) => Err(e),
-                }
-            }
-            Ok(None) => break, // the hub or the reader ended the session
-            Err(_) => match writer.write_all(&beat).await {
-                Ok(()) => writer.flush().await,
-                Err(e) => Err(e),
-            },
         };
         if written.is_err() {
             return;
@@ -179,6 +193,36 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
     }
     let _ = writer.shutdown().await;
+}
+
+/// Writes `first` and whatever else is queued behind it (up to [`WRITE_BATCH`] bytes) in one
+/// write; a lone frame is written as it is, without a copy.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    rx: &mut mpsc::Receiver<Bytes>,
+    first: Bytes,
+    batch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let Ok(second) = rx.try_recv() else {
+        writer.write_all(&first).await?;
+        return writer.flush().await;
+    };
+    batch.clear();
+    batch.extend_from_slice(&first);
+    batch.extend_from_slice(&second);
+    while batch.len() < WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(frame) => batch.extend_from_slice(&frame),
+            Err(_) => break,
+        }
+    }
+    let written = writer.write_all(batch).await;
+    if batch.capacity() > BATCH_KEPT {
+        // Ten thousand idle sessions should not each hold on to a burst's buffer.
+        *batch = Vec::new();
+    }
+    written?;
+    writer.flush().await
 }
 
 /// Reads requests until the stream ends, the subscriber goes quiet or breaks the framing.
