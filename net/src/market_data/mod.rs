@@ -77,6 +77,9 @@ pub struct MarketDataConfig {
     /// The kernel's send buffer of each TCP connection in bytes (0: the system's default,
     /// which grows to megabytes on loopback). Smaller notices a stalled reader sooner.
     pub socket_send_buffer: usize,
+    /// The QUIC listener's UDP socket receive and send buffers in bytes (0: the system's
+    /// default); the kernel caps them at `net.core.rmem_max` and `wmem_max`.
+    pub udp_buffer: usize,
     /// Threads writing to the sessions (and running QUIC): the fan-out's parallelism. The hub,
     /// which decides what each session gets, has a thread of its own besides.
     pub threads: usize,
@@ -103,6 +106,7 @@ impl Default for MarketDataConfig {
             idle_timeout_ms: 10_000,
             max_frame: 1_024,
             socket_send_buffer: 0,
+            udp_buffer: 8 << 20,
             threads: 1,
         }
     }
@@ -139,6 +143,20 @@ pub struct MdStats {
     /// Connections refused because the node held `max_connections` (or, over QUIC, because
     /// [`quic::HANDSHAKES_MAX`] connections were in their handshake).
     pub refused: AtomicU64,
+    /// The publisher's stage latencies.
+    pub latency: MdLatency,
+}
+
+/// The latencies of the publisher's stages (`docs/metrics.md` draws their boundaries).
+#[derive(Debug, Default)]
+pub struct MdLatency {
+    /// A batch published by its shard to the hub having handed its frames to every
+    /// subscriber's queue, per batch.
+    pub fanout: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
+    /// An odds tick's time stamp (`ts_ns`, the shard's clock when it applied the input) to the
+    /// write that put the tick on a subscriber's socket, per write carrying ticks (the oldest
+    /// tick of the write), on the wall clock.
+    pub tick_write: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
 }
 
 /// One shard as the publisher sees it.

@@ -250,7 +250,24 @@ pub(crate) fn bind(
     identity: &Identity,
     addr: SocketAddr,
 ) -> io::Result<quinn::Endpoint> {
-    quinn::Endpoint::server(server_config(config, identity)?, addr)
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if config.udp_buffer > 0 {
+        // Thousands of subscribers acknowledge each burst at once: a small receive buffer
+        // drops their acknowledgements and QUIC retransmits. The kernel caps the size
+        // (`net.core.rmem_max`, `wmem_max`), and a refusal leaves its default.
+        let _ = socket.set_recv_buffer_size(config.udp_buffer);
+        let _ = socket.set_send_buffer_size(config.udp_buffer);
+    }
+    socket.bind(&addr.into())?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| io::Error::other("QUIC needs a tokio runtime to bind in"))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config(config, identity)?),
+        socket.into(),
+        runtime,
+    )
 }
 
 /// Accepts connections until the publisher stops; then waits (a bounded time) for the
