@@ -143,20 +143,6 @@ pub struct MdStats {
     /// Connections refused because the node held `max_connections` (or, over QUIC, because
     /// [`quic::HANDSHAKES_MAX`] connections were in their handshake).
     pub refused: AtomicU64,
-    /// The publisher's stage latencies.
-    pub latency: MdLatency,
-}
-
-/// The latencies of the publisher's stages (`docs/metrics.md` draws their boundaries).
-#[derive(Debug, Default)]
-pub struct MdLatency {
-    /// A batch published by its shard to the hub having handed its frames to every
-    /// subscriber's queue, per batch.
-    pub fanout: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
-    /// An odds tick's time stamp (`ts_ns`, the shard's clock when it applied the input) to the
-    /// write that put the tick on a subscriber's socket, per write carrying ticks (the oldest
-    /// tick of the write), on the wall clock.
-    pub tick_write: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
 }
 
 /// One shard as the publisher sees it.
