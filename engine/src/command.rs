@@ -248,6 +248,150 @@ pub enum Command {
         /// be private) but never appears in an event.
         secret: ApiSecret,
     },
+    /// Replace an account's tier and limits as a whole (operator): each limit is the override
+    /// given, or the new tier's default when absent. Open orders and positions stay as they
+    /// are; new orders, bets, replaces and quotes are checked against the new limits.
+    SetAccountLimits {
+        /// The account (a trader or a feed; not a house account).
+        account: AccountId,
+        /// Its new tier, whose defaults fill the limits not given.
+        tier: Tier,
+        /// Overrides the tier's smallest stake, in minor units.
+        #[serde(default, rename = "min_stake")]
+        min_stake_minor: Option<i64>,
+        /// Overrides the tier's largest stake, in minor units.
+        #[serde(default, rename = "max_stake")]
+        max_stake_minor: Option<i64>,
+        /// Overrides the tier's largest exposure on one market, in minor units.
+        #[serde(default, rename = "max_market_exposure")]
+        max_market_exposure_minor: Option<i64>,
+        /// Overrides the tier's largest number of open orders. It may be below the account's
+        /// current count: its orders stay, and new ones are refused until it is under.
+        #[serde(default)]
+        max_open_orders: Option<u32>,
+        /// A new self-trade prevention mode (unchanged when absent).
+        #[serde(default)]
+        stp: Option<SelfTradePrevention>,
+    },
+    /// Change some of a market's odds and risk knobs (operator); the others keep their
+    /// values.
+    SetMarketKnobs(Box<MarketKnobs>),
+    /// Move, set or clear a market's timed lock and close (operator). Times given replace the
+    /// market's; times not given keep theirs.
+    ScheduleMarket {
+        /// The market.
+        market: MarketId,
+        /// A new lock time (ns since the epoch); not together with `end_at`.
+        #[serde(default)]
+        lock_at: Option<u64>,
+        /// A new end time (ns): the market locks `lock_before_end_ms` before it.
+        #[serde(default)]
+        end_at: Option<u64>,
+        /// How long before `end_at` the market locks, in milliseconds (the market's current
+        /// lead, or the node's default, when absent). Given alone, it moves the lock of a
+        /// market scheduled by `end_at`.
+        #[serde(default)]
+        lock_before_end_ms: Option<u32>,
+        /// A new close time (ns).
+        #[serde(default)]
+        close_at: Option<u64>,
+        /// Remove the market's lock (and its end time); not together with a new one.
+        #[serde(default)]
+        clear_lock: bool,
+        /// Remove the market's close; not together with a new one.
+        #[serde(default)]
+        clear_close: bool,
+    },
+}
+
+/// The knobs `set_market_knobs` changes: those given (`Some`) take the new value, checked
+/// against the same ranges as at creation; those absent keep theirs.
+///
+/// For the three limits a market may go without (`price_band_bps`, `max_bet`,
+/// `max_exposure`), 0 removes the market's own limit.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketKnobs {
+    /// The market.
+    pub market: MarketId,
+    /// Smallest move of displayed odds that publishes a tick, in basis points.
+    #[serde(default)]
+    pub odds_change_threshold_bps: Option<u16>,
+    /// Shortest time between two change ticks, in milliseconds.
+    #[serde(default)]
+    pub odds_tick_interval_ms: Option<u32>,
+    /// Silence after which a heartbeat tick is published, in milliseconds.
+    #[serde(default)]
+    pub odds_heartbeat_ms: Option<u32>,
+    /// Move of reference or indicative odds that suspends the market, in basis points.
+    #[serde(default)]
+    pub circuit_breaker_bps: Option<u16>,
+    /// The window in which that move is measured, in milliseconds.
+    #[serde(default)]
+    pub circuit_breaker_window_ms: Option<u32>,
+    /// Total pool below which indicative odds cannot trip the circuit breaker, in minor units.
+    #[serde(default, rename = "circuit_breaker_min_pool")]
+    pub circuit_breaker_min_pool_minor: Option<i64>,
+    /// The price band in basis points (0: no band).
+    #[serde(default)]
+    pub price_band_bps: Option<u16>,
+    /// Largest single bet or order stake on this market, in minor units (0: no market limit).
+    #[serde(default, rename = "max_bet")]
+    pub max_bet_minor: Option<i64>,
+    /// Largest exposure of one account on this market, in minor units (0: no market limit).
+    #[serde(default, rename = "max_exposure")]
+    pub max_exposure_minor: Option<i64>,
+    /// In-play delay of new orders, in milliseconds (0: none; exchange markets).
+    #[serde(default)]
+    pub bet_delay_ms: Option<u32>,
+}
+
+impl MarketKnobs {
+    /// Knobs for `market` that change nothing yet (fill in the ones to change).
+    pub fn new(market: MarketId) -> MarketKnobs {
+        MarketKnobs {
+            market,
+            odds_change_threshold_bps: None,
+            odds_tick_interval_ms: None,
+            odds_heartbeat_ms: None,
+            circuit_breaker_bps: None,
+            circuit_breaker_window_ms: None,
+            circuit_breaker_min_pool_minor: None,
+            price_band_bps: None,
+            max_bet_minor: None,
+            max_exposure_minor: None,
+            bet_delay_ms: None,
+        }
+    }
+
+    /// Whether no knob is given.
+    pub fn is_empty(&self) -> bool {
+        let MarketKnobs {
+            market: _,
+            odds_change_threshold_bps,
+            odds_tick_interval_ms,
+            odds_heartbeat_ms,
+            circuit_breaker_bps,
+            circuit_breaker_window_ms,
+            circuit_breaker_min_pool_minor,
+            price_band_bps,
+            max_bet_minor,
+            max_exposure_minor,
+            bet_delay_ms,
+        } = self;
+        odds_change_threshold_bps.is_none()
+            && odds_tick_interval_ms.is_none()
+            && odds_heartbeat_ms.is_none()
+            && circuit_breaker_bps.is_none()
+            && circuit_breaker_window_ms.is_none()
+            && circuit_breaker_min_pool_minor.is_none()
+            && price_band_bps.is_none()
+            && max_bet_minor.is_none()
+            && max_exposure_minor.is_none()
+            && bet_delay_ms.is_none()
+    }
 }
 
 /// The definition of a new market: `create_market`'s arguments.
@@ -443,6 +587,24 @@ impl Command {
         Command::CreateMarket(Box::new(spec))
     }
 
+    /// `set_market_knobs` with the knobs to change.
+    pub fn set_market_knobs(knobs: MarketKnobs) -> Command {
+        Command::SetMarketKnobs(Box::new(knobs))
+    }
+
+    /// `schedule_market` that changes nothing yet (fill in what to change).
+    pub fn schedule_market(market: MarketId) -> Command {
+        Command::ScheduleMarket {
+            market,
+            lock_at: None,
+            end_at: None,
+            lock_before_end_ms: None,
+            close_at: None,
+            clear_lock: false,
+            clear_close: false,
+        }
+    }
+
     /// Which command this is.
     pub fn kind(&self) -> CommandKind {
         match self {
@@ -469,6 +631,9 @@ impl Command {
             Command::Timer {} => CommandKind::Timer,
             Command::Balances {} => CommandKind::Balances,
             Command::SetApiKey { .. } => CommandKind::SetApiKey,
+            Command::SetAccountLimits { .. } => CommandKind::SetAccountLimits,
+            Command::SetMarketKnobs(_) => CommandKind::SetMarketKnobs,
+            Command::ScheduleMarket { .. } => CommandKind::ScheduleMarket,
         }
     }
 }
@@ -503,4 +668,7 @@ pub enum CommandKind {
     Timer,
     Balances,
     SetApiKey,
+    SetAccountLimits,
+    SetMarketKnobs,
+    ScheduleMarket,
 }

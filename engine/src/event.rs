@@ -11,7 +11,7 @@ use crate::ladder::LadderKind;
 use crate::reason::{CancelReason, RejectReason};
 use crate::types::{
     AccountId, BreakerSource, MarketId, MarketKind, MarketStatus, OrderId, Persistence,
-    SelectionId, Side, StatusCause, TickReason, Tier, TimeInForce,
+    SelectionId, SelfTradePrevention, Side, StatusCause, TickReason, Tier, TimeInForce,
 };
 
 /// The most winners a market may be settled with (`places`).
@@ -483,6 +483,70 @@ pub enum Event {
         account: AccountId,
         /// The key's id; the account's previous key id, if any, no longer resolves.
         key_id: u64,
+    },
+    /// An account's tier and limits were replaced (`set_account_limits`): the limits now in
+    /// effect.
+    AccountLimitsSet {
+        /// The account.
+        account: AccountId,
+        /// Its tier.
+        tier: Tier,
+        /// Its self-trade prevention mode.
+        stp: SelfTradePrevention,
+        /// Most open orders at once (the account may hold more until they go).
+        max_open_orders: u32,
+        /// Smallest stake of one order, in minor units.
+        #[serde(rename = "min_stake")]
+        min_stake_minor: i64,
+        /// Largest stake of one order, in minor units.
+        #[serde(rename = "max_stake")]
+        max_stake_minor: i64,
+        /// Largest exposure on one market, in minor units.
+        #[serde(rename = "max_market_exposure")]
+        max_market_exposure_minor: i64,
+    },
+    /// A market's knobs changed (`set_market_knobs`): every knob as it now is.
+    MarketKnobsSet {
+        /// The market.
+        market: MarketId,
+        /// Smallest move of displayed odds that publishes a tick, in basis points.
+        odds_change_threshold_bps: u16,
+        /// Move of reference or indicative odds that suspends the market, in basis points.
+        circuit_breaker_bps: u16,
+        /// The price band in basis points (0: none).
+        price_band_bps: u16,
+        /// Shortest time between two change ticks, in milliseconds.
+        odds_tick_interval_ms: u32,
+        /// Silence after which a heartbeat tick is published, in milliseconds.
+        odds_heartbeat_ms: u32,
+        /// The circuit breaker's window, in milliseconds.
+        circuit_breaker_window_ms: u32,
+        /// In-play delay of new orders, in milliseconds (0: none).
+        bet_delay_ms: u32,
+        /// Total pool below which indicative odds cannot trip the breaker, in minor units.
+        #[serde(rename = "circuit_breaker_min_pool")]
+        circuit_breaker_min_pool_minor: i64,
+        /// Largest single stake on the market, in minor units (0: no market limit).
+        #[serde(rename = "max_bet")]
+        max_bet_minor: i64,
+        /// Largest exposure of one account on the market, in minor units (0: no market
+        /// limit).
+        #[serde(rename = "max_exposure")]
+        max_exposure_minor: i64,
+    },
+    /// A market's timed lock or close changed (`schedule_market`): the schedule now in
+    /// effect.
+    MarketScheduled {
+        /// The market.
+        market: MarketId,
+        /// When it locks (ns since the epoch), if it is to.
+        lock_at: Option<u64>,
+        /// The end time its lock follows, if it was scheduled by one.
+        end_at: Option<u64>,
+        /// When it closes, if it is to.
+        close_at: Option<u64>,
+        /// How long before `end_at` it locks, in milliseconds.
+        lock_before_end_ms: u32,
     },
 }
 

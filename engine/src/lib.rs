@@ -42,7 +42,7 @@ pub mod snapshot;
 pub mod testkit;
 mod types;
 
-pub use command::{Command, CommandKind, Input, MarketSpec, Quote, Resolution};
+pub use command::{Command, CommandKind, Input, MarketKnobs, MarketSpec, Quote, Resolution};
 pub use config::{
     BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE, EngineConfig,
     LOCK_BEFORE_END_RANGE, MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketDefaults,
@@ -54,7 +54,11 @@ pub use event::{DISPLAY_LEVELS, Event, MAX_PLACES, PostingKind, Winners};
 pub use hash::StateHasher;
 pub use ladder::{LadderKind, Tick};
 pub use order::{NIL, Order, OrderList, OrderSlab};
-pub use query::{AccountView, ApiKeyView, MarketView, PositionView, Query, Reply};
+pub use query::{
+    ACCOUNTS_PAGE, AccountSummary, AccountView, AccountsPage, ApiKeyView, BookLevel, KnobsView,
+    MAX_MARKET_LEVELS, MarketDetail, MarketView, PositionView, Query, Reply, ScheduleView,
+    SelectionDetail, TickOdds,
+};
 pub use reason::{CancelReason, RejectReason};
 pub use risk::{Contribution, Position, exposure_minor, floor_minor};
 pub use types::{

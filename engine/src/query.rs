@@ -1,5 +1,6 @@
-//! Read-only queries: what a gateway asks the engine between inputs (an account's state, its
-//! open orders and positions, who holds an API key, the markets).
+//! Read-only queries: what a gateway or an operator asks the engine between inputs (an
+//! account's state, its open orders and positions, who holds an API key, the markets, one
+//! market in detail, the accounts a page at a time).
 //!
 //! A [`Query`] is answered by [`Engine::query`] with a [`Reply`] of the same name. Queries
 //! change nothing, are not inputs and are never journaled: the same state always gives the
@@ -23,8 +24,11 @@
 use crate::book::OrderBook;
 use crate::engine::{Engine, OrderView};
 use crate::ladder::LadderKind;
+use serde::Serialize;
+
 use crate::types::{
-    AccountId, ApiSecret, MarketId, MarketKind, MarketStatus, Role, SelectionId, Tier,
+    AccountId, ApiSecret, MarketId, MarketKind, MarketStatus, Role, SelectionId,
+    SelfTradePrevention, Tier,
 };
 
 /// A question about the engine's state.
@@ -55,7 +59,29 @@ pub enum Query {
     },
     /// Every market.
     Markets,
+    /// One market in detail: its knobs, schedule, volume, pools, the top of its book and the
+    /// odds its last tick showed (for operators).
+    Market {
+        /// The market.
+        market: MarketId,
+        /// How many price levels per side of each selection's book to show, at most
+        /// [`MAX_MARKET_LEVELS`] (more is read as that many).
+        levels: u16,
+    },
+    /// Accounts in id order, at most [`ACCOUNTS_PAGE`] per reply (for operators): the page
+    /// after the account `after` names (from the smallest id when `None`).
+    Accounts {
+        /// The last account of the previous page.
+        after: Option<AccountId>,
+    },
 }
+
+/// The most price levels per side a [`Query::Market`] reply shows.
+pub const MAX_MARKET_LEVELS: u16 = 10;
+
+/// The most accounts a [`Query::Accounts`] reply holds; ask again with the last one as
+/// `after` while [`AccountsPage::more`] says there are more.
+pub const ACCOUNTS_PAGE: usize = 1_000;
 
 /// The answer to a [`Query`], the variant of the same name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +97,10 @@ pub enum Reply {
     ApiKey(Option<ApiKeyView>),
     /// The markets in the order they were created.
     Markets(Vec<MarketView>),
+    /// The market, or `None` if no market has that id.
+    Market(Option<Box<MarketDetail>>),
+    /// A page of accounts.
+    Accounts(AccountsPage),
 }
 
 /// An account as [`Query::Account`] reports it.
@@ -135,6 +165,189 @@ pub struct MarketView {
     pub selections: Vec<SelectionId>,
 }
 
+/// One market in detail, as [`Query::Market`] reports it. Its serde form (field names in
+/// the sim format's style) is what an operator's tools show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MarketDetail {
+    /// The market.
+    pub market: MarketId,
+    /// Its kind.
+    pub kind: MarketKind,
+    /// Its state.
+    pub status: MarketStatus,
+    /// Its price ladder.
+    pub ladder: LadderKind,
+    /// How many winners settlement names.
+    pub places: u8,
+    /// Commission in basis points (exchange markets).
+    pub commission_bps: u16,
+    /// The house's share of the pool in basis points (pool markets).
+    pub takeout_bps: u16,
+    /// Largest total pool in minor units (`None`: unlimited).
+    #[serde(rename = "max_pool")]
+    pub max_pool_minor: Option<i64>,
+    /// Whether the market keeps odds state and publishes the book stream and ticks.
+    pub market_data: bool,
+    /// Its odds and risk knobs as they are now.
+    pub knobs: KnobsView,
+    /// Its timed lock and close.
+    pub schedule: ScheduleView,
+    /// Matched backer's stake over all selections, in minor units (exchange markets).
+    #[serde(rename = "matched")]
+    pub matched_minor: i64,
+    /// The total pool in minor units (pool markets).
+    #[serde(rename = "pool_total")]
+    pub pool_total_minor: i64,
+    /// Sequence number of the last book-stream event.
+    pub book_seq: u64,
+    /// Sequence number of the last odds tick (0 before the first).
+    pub tick_seq: u64,
+    /// When the last tick was published (ns since the epoch; `None` before the first).
+    pub last_tick_at: Option<u64>,
+    /// Its selections, in the order they were defined.
+    pub selections: Vec<SelectionDetail>,
+}
+
+/// A market's odds and risk knobs (what `set_market_knobs` changes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct KnobsView {
+    /// Smallest move of displayed odds that publishes a tick, in basis points.
+    pub odds_change_threshold_bps: u16,
+    /// Shortest time between two change ticks, in milliseconds.
+    pub odds_tick_interval_ms: u32,
+    /// Silence after which a heartbeat tick is published, in milliseconds.
+    pub odds_heartbeat_ms: u32,
+    /// Move of reference or indicative odds that suspends the market, in basis points.
+    pub circuit_breaker_bps: u16,
+    /// The window in which that move is measured, in milliseconds.
+    pub circuit_breaker_window_ms: u32,
+    /// Total pool below which indicative odds cannot trip the breaker, in minor units.
+    #[serde(rename = "circuit_breaker_min_pool")]
+    pub circuit_breaker_min_pool_minor: i64,
+    /// The price band in basis points (`None`: no band).
+    pub price_band_bps: Option<u16>,
+    /// Largest single stake on the market, in minor units (`None`: no market limit).
+    #[serde(rename = "max_bet")]
+    pub max_bet_minor: Option<i64>,
+    /// Largest exposure of one account on the market, in minor units (`None`: no market
+    /// limit).
+    #[serde(rename = "max_exposure")]
+    pub max_exposure_minor: Option<i64>,
+    /// In-play delay of new orders, in milliseconds (0: none).
+    pub bet_delay_ms: u32,
+}
+
+/// A market's timed lock and close (what `schedule_market` changes). Times are ns since the
+/// epoch; a lock or close that has happened is no longer shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ScheduleView {
+    /// When the market locks, if it is to.
+    pub lock_at: Option<u64>,
+    /// The end time the lock was scheduled from, if any (it stays after the lock).
+    pub end_at: Option<u64>,
+    /// How long before `end_at` the market locks, in milliseconds.
+    pub lock_before_end_ms: u32,
+    /// When the market closes, if it is to.
+    pub close_at: Option<u64>,
+}
+
+/// One selection of a [`MarketDetail`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SelectionDetail {
+    /// The selection.
+    pub selection: SelectionId,
+    /// Matched backer's stake so far, in minor units (exchange markets).
+    #[serde(rename = "matched")]
+    pub matched_minor: i64,
+    /// Last traded odds times 100 (0 before the first trade).
+    #[serde(rename = "last_traded")]
+    pub last_traded_x100: u32,
+    /// The selection's pool in minor units (pool markets).
+    #[serde(rename = "pool")]
+    pub pool_minor: i64,
+    /// The feed's probability in basis points (0 before the first `reference_odds`).
+    pub reference_bps: u16,
+    /// The best levels of the resting backs (best: lowest odds), at most the levels asked.
+    pub backs: Vec<BookLevel>,
+    /// The best levels of the resting lays (best: highest odds), at most the levels asked.
+    pub lays: Vec<BookLevel>,
+    /// The selection's odds as the market's last tick showed them.
+    pub tick: TickOdds,
+}
+
+/// One price level of a book: its odds and the unmatched stake resting there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BookLevel {
+    /// Odds times 100.
+    #[serde(rename = "odds")]
+    pub odds_x100: u32,
+    /// Unmatched stake at these odds, in minor units.
+    #[serde(rename = "stake")]
+    pub stake_minor: i64,
+}
+
+/// A selection's odds as the last tick published them, times 100 (0: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TickOdds {
+    /// Best odds to back (the best resting lay).
+    #[serde(rename = "back")]
+    pub back_x100: u32,
+    /// Best odds to lay (the best resting back).
+    #[serde(rename = "lay")]
+    pub lay_x100: u32,
+    /// Indicative pool odds.
+    #[serde(rename = "indicative")]
+    pub indicative_x100: u32,
+    /// Fair odds of the reference probability.
+    #[serde(rename = "reference")]
+    pub reference_x100: u32,
+}
+
+/// A page of accounts, as [`Query::Accounts`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountsPage {
+    /// The accounts, in id order (house accounts, whose ids are the largest, last).
+    pub accounts: Vec<AccountSummary>,
+    /// Whether accounts with larger ids follow (ask again with the last one as `after`).
+    pub more: bool,
+}
+
+/// One account in a [`AccountsPage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountSummary {
+    /// The account.
+    pub account: AccountId,
+    /// Its tier.
+    pub tier: Tier,
+    /// What it may do.
+    pub role: Role,
+    /// Its self-trade prevention mode.
+    pub stp: SelfTradePrevention,
+    /// Whether its kill switch is on.
+    pub kill_switch: bool,
+    /// Balance in minor units.
+    #[serde(rename = "balance")]
+    pub balance_minor: i64,
+    /// Total exposure over all markets, in minor units.
+    #[serde(rename = "exposure")]
+    pub exposure_minor: i64,
+    /// Open orders over all markets.
+    pub open_orders: u32,
+    /// The most open orders it may have.
+    pub max_open_orders: u32,
+    /// Smallest stake of one order, in minor units.
+    #[serde(rename = "min_stake")]
+    pub min_stake_minor: i64,
+    /// Largest stake of one order, in minor units.
+    #[serde(rename = "max_stake")]
+    pub max_stake_minor: i64,
+    /// Largest exposure on one market, in minor units.
+    #[serde(rename = "max_market_exposure")]
+    pub max_market_exposure_minor: i64,
+    /// The id of its API key, if it holds one (never the secret).
+    pub api_key_id: Option<u64>,
+}
+
 impl<B: OrderBook> Engine<B> {
     /// Answers a query from the current state; changes nothing. The cost is linear in what the
     /// reply holds (an account's orders or positions, the markets), never in the shard's size.
@@ -147,6 +360,10 @@ impl<B: OrderBook> Engine<B> {
             Query::Positions { account } => Reply::Positions(self.positions_view(account)),
             Query::ApiKey { key_id } => Reply::ApiKey(self.api_key_view(key_id)),
             Query::Markets => Reply::Markets(self.markets_view()),
+            Query::Market { market, levels } => {
+                Reply::Market(self.market_detail(market, levels.min(MAX_MARKET_LEVELS)))
+            }
+            Query::Accounts { after } => Reply::Accounts(self.accounts_page(after)),
         }
     }
 }
@@ -494,6 +711,11 @@ mod tests {
             },
             Query::ApiKey { key_id: 1 },
             Query::Markets,
+            Query::Market {
+                market: MarketId(10),
+                levels: MAX_MARKET_LEVELS,
+            },
+            Query::Accounts { after: None },
         ] {
             f.query(query);
         }

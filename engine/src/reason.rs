@@ -44,6 +44,12 @@ pub enum RejectReason {
     VoteWindowClosed = 111,
     /// Under stake weighting only accounts with exposure on the market may vote.
     NotEligibleToVote = 112,
+    /// A schedule is malformed or in the past: a time not after the command's, `lock_at`
+    /// with `end_at`, a lock and `clear_lock` together, `lock_before_end_ms` out of range or
+    /// without an end time.
+    InvalidSchedule = 113,
+    /// The command names nothing to change.
+    NothingToChange = 114,
 
     // -- orders (2xx) --
     /// The odds are not a price on the market's ladder.
@@ -115,7 +121,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 42] = [
+    pub const ALL: [RejectReason; 44] = [
         RejectReason::UnknownMarket,
         RejectReason::MarketNotOpen,
         RejectReason::InvalidSelection,
@@ -129,6 +135,8 @@ impl RejectReason {
         RejectReason::NotVoteMarket,
         RejectReason::VoteWindowClosed,
         RejectReason::NotEligibleToVote,
+        RejectReason::InvalidSchedule,
+        RejectReason::NothingToChange,
         RejectReason::InvalidOdds,
         RejectReason::InvalidStake,
         RejectReason::DuplicateClientOrderId,
@@ -176,6 +184,8 @@ impl RejectReason {
             110 => RejectReason::NotVoteMarket,
             111 => RejectReason::VoteWindowClosed,
             112 => RejectReason::NotEligibleToVote,
+            113 => RejectReason::InvalidSchedule,
+            114 => RejectReason::NothingToChange,
             200 => RejectReason::InvalidOdds,
             201 => RejectReason::InvalidStake,
             202 => RejectReason::DuplicateClientOrderId,
@@ -230,6 +240,8 @@ impl RejectReason {
             RejectReason::NotVoteMarket => "not_vote_market",
             RejectReason::VoteWindowClosed => "vote_window_closed",
             RejectReason::NotEligibleToVote => "not_eligible_to_vote",
+            RejectReason::InvalidSchedule => "invalid_schedule",
+            RejectReason::NothingToChange => "nothing_to_change",
             RejectReason::InvalidOdds => "invalid_odds",
             RejectReason::InvalidStake => "invalid_stake",
             RejectReason::DuplicateClientOrderId => "duplicate_client_order_id",

@@ -63,10 +63,12 @@ pub const SNAPSHOT_MAGIC: [u8; 8] = *b"ODDSSNAP";
 
 /// The version of the format this build writes and reads.
 ///
-/// Version 2 added API keys to accounts. Other versions are refused with
-/// [`SnapshotError::Version`], so a journal directory written before that change (whose
-/// genesis snapshot is version 1) does not load in this build.
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// Version 2 added API keys to accounts; version 3 added a market's end time and lock lead
+/// to its rules (so that `schedule_market` can move a lock scheduled from an end time). Other
+/// versions are refused with [`SnapshotError::Version`], so a journal directory written
+/// before such a change (whose genesis snapshot has the older version) does not load in this
+/// build.
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 /// Length of the framing before the archive.
 pub const SNAPSHOT_HEADER_LEN: usize = 16;

@@ -3,15 +3,16 @@
 //!
 //! A stream exercises most of the engine: exchange markets with odds ticks and an in-play
 //! delay, a pool, a market resolved by vote, a reference feed, orders, cancels, replaces, mass
-//! quotes, bets, votes, timers, suspensions, transfers, API keys and their rotation, and at the
-//! end settlement. Many
+//! quotes, bets, votes, timers, suspensions, transfers, API keys and their rotation, operators
+//! changing limits, knobs and schedules (locks that fall due mid-stream), and at the end
+//! settlement. Many
 //! commands are rejected on purpose (unknown orders, stakes over a limit): rejections are
 //! events too and must replay exactly like the rest.
 
-use crate::command::{Command, Input, MarketSpec, Quote, Resolution};
+use crate::command::{Command, Input, MarketKnobs, MarketSpec, Quote, Resolution};
 use crate::types::{
-    AccountId, ApiSecret, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId, Side,
-    Tier, TimeInForce,
+    AccountId, ApiSecret, MarketId, MarketKind, OrderId, Persistence, Role, SelectionId,
+    SelfTradePrevention, Side, Tier, TimeInForce,
 };
 
 /// Odds on the default ladder that most orders use.
@@ -230,6 +231,100 @@ impl StreamGen {
         1 + self.rng.below(self.next_client_order_id)
     }
 
+    /// An operator's change to a live account or market: limits, knobs or a schedule. Some
+    /// are refused (out of range, in the past); a lock set here falls due a few inputs later
+    /// and suspends its market until a random `resume_market` reopens it.
+    fn operator_change(&mut self) -> Command {
+        match self.rng.below(3) {
+            0 => {
+                // Mostly the setup's PRO limits again, now and then a low open-order limit
+                // (the account's orders stay; new ones are refused until it is under), a
+                // different self-trade prevention, or limits out of range.
+                let (max_open_orders, min_stake_minor) = match self.rng.below(10) {
+                    0..=2 => (Some(1 + self.rng.below(5) as u32), None),
+                    3 => (None, Some(20_000_000)),
+                    _ => (None, None),
+                };
+                Command::SetAccountLimits {
+                    account: self.account(),
+                    tier: Tier::Pro,
+                    min_stake_minor,
+                    max_stake_minor: None,
+                    max_market_exposure_minor: None,
+                    max_open_orders,
+                    stp: self
+                        .rng
+                        .percent(30)
+                        .then_some(SelfTradePrevention::CancelBoth),
+                }
+            }
+            1 => {
+                let market = if self.rng.percent(20) {
+                    POOL
+                } else {
+                    self.exchange()
+                };
+                let mut knobs = MarketKnobs::new(market);
+                match self.rng.below(6) {
+                    0 => knobs.odds_change_threshold_bps = Some(100 + self.rng.below(401) as u16),
+                    1 => knobs.odds_tick_interval_ms = Some(100 + self.rng.below(401) as u32),
+                    2 => knobs.odds_heartbeat_ms = Some(500 + self.rng.below(2_000) as u32),
+                    // The delayed market's delay changes while orders wait; the pool refuses
+                    // any but 0.
+                    3 => {
+                        if market != POOL {
+                            knobs.market = MarketId(2);
+                        }
+                        knobs.bet_delay_ms = Some(self.rng.below(8) as u32);
+                    }
+                    4 => {
+                        knobs.circuit_breaker_bps = Some(2_000 + self.rng.below(3_001) as u16);
+                        knobs.circuit_breaker_window_ms = Some(100 + self.rng.below(2_000) as u32);
+                    }
+                    // Limits above most stakes (0 removes them), a band wide enough for the
+                    // feed's odds, now and then a value out of range.
+                    _ => {
+                        knobs.max_bet_minor = Some(match self.rng.below(10) {
+                            0..=4 => 0,
+                            5 => -1,
+                            _ => 40_000 + self.rng.below(20_000) as i64,
+                        });
+                        knobs.price_band_bps = Some(if self.rng.percent(50) { 0 } else { 5_000 });
+                    }
+                }
+                Command::set_market_knobs(knobs)
+            }
+            _ => {
+                let market = self.exchange();
+                let mut command = Command::schedule_market(market);
+                if let Command::ScheduleMarket {
+                    lock_at,
+                    end_at,
+                    close_at,
+                    clear_lock,
+                    ..
+                } = &mut command
+                {
+                    // The next input comes at most 2 ms after the last one.
+                    let later = self.ts_ns + 2_000_001;
+                    let hour = 3_600_000_000_000;
+                    match self.rng.below(5) {
+                        // Falls due within a few inputs.
+                        0 => *lock_at = Some(later + self.rng.below(20_000_000)),
+                        // Moved, set or cleared again before it falls due.
+                        1 => *lock_at = Some(later + hour + self.rng.below(20_000_000)),
+                        2 => *end_at = Some(later + hour + self.rng.below(20_000_000)),
+                        3 => *close_at = Some(later + hour),
+                        // In the past: refused.
+                        _ if self.rng.percent(50) => *lock_at = Some(self.ts_ns),
+                        _ => *clear_lock = true,
+                    }
+                }
+                command
+            }
+        }
+    }
+
     fn command(&mut self) -> Command {
         let roll = self.rng.below(100);
         match roll {
@@ -339,10 +434,11 @@ impl StreamGen {
             92..=94 => Command::ResumeMarket {
                 market: MarketId(1 + self.rng.below(4) as u32),
             },
-            95 => Command::MassCancel {
+            95 if self.rng.percent(60) => Command::MassCancel {
                 account: self.account(),
                 market: Some(self.exchange()),
             },
+            95 => self.operator_change(),
             96 if self.rng.percent(50) => Command::SetApiKey {
                 account: self.account(),
                 key_id: KEY_IDS + 1 + self.rng.below(2 * u64::from(TRADERS)),

@@ -26,7 +26,7 @@ use oddsmatch_engine::odds::implied_bps;
 use oddsmatch_engine::{
     AccountId, ApiSecret, BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE,
     Command, CommandKind, Engine, EngineConfig, Event, Input, LOCK_BEFORE_END_RANGE, LadderKind,
-    MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketId, MarketKind, MarketSpec, MarketStatus,
+    MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketId, MarketKind, MarketKnobs, MarketSpec, MarketStatus,
     ODDS_CHANGE_THRESHOLD_RANGE, ODDS_HEARTBEAT_RANGE, ODDS_TICK_INTERVAL_RANGE, OrderId,
     PRICE_BAND_RANGE, Query, Quote, RejectReason, Reply, Resolution, Role, SelectionId,
     SelfTradePrevention, Side, TAKEOUT_RANGE, Tier, TimeInForce, VoteWeight,
@@ -1242,6 +1242,73 @@ enum ApiKeyFlaw {
     Duplicate(Index, Index),
 }
 
+/// A knob `set_market_knobs` may not set.
+#[derive(Clone, Debug)]
+enum KnobChangeFlaw {
+    Threshold(u16),
+    TickInterval(u32),
+    Heartbeat(u32),
+    Breaker(u16),
+    BreakerWindow(u32),
+    BreakerMinPool(i64),
+    /// Out of range and not 0 (which removes the band).
+    PriceBand(u16),
+    /// `max_bet` (even) or `max_exposure` (odd): negative or above the largest amount.
+    Amount(u8, i64),
+    BetDelay(u32),
+    /// A positive in-play delay on a pool.
+    DelayOnPool(u32),
+}
+
+/// A schedule `schedule_market` may not set on an open or pending market.
+#[derive(Clone, Debug)]
+enum ScheduleFlaw {
+    /// `lock_at` (0), `end_at` (1) or `close_at` (2) at or before the input's time.
+    Past(u8, u64),
+    /// Both `lock_at` and `end_at`.
+    LockAndEnd,
+    /// `clear_lock` with a new lock.
+    ClearAndLock,
+    /// `clear_close` with a new close.
+    ClearAndClose,
+    /// `end_at` with a lead out of range.
+    Lead(u32),
+    /// A lead alone, on a market whose lock was not scheduled from an end time.
+    LeadWithoutEnd,
+    /// An end time whose lock (the default lead before it) is not after the input's time.
+    EndTooSoon(u64),
+    /// Nothing at all.
+    Empty,
+}
+
+/// An operator's change to a live account or market that is invalid.
+#[derive(Clone, Debug)]
+enum AdminFlaw {
+    /// `set_account_limits` for an unknown or house account (never the feed, which has
+    /// limits too).
+    LimitsAccount(BadAccount),
+    /// `set_account_limits` to the house tier.
+    LimitsHouseTier(Index),
+    /// `set_account_limits` with limits out of range.
+    Limits(Index, LimitsFlaw),
+    KnobsUnknownMarket(u32),
+    /// A valid knob on a settled or voided market.
+    KnobsFinal(Index),
+    /// No knob, on a market that is not final.
+    KnobsEmpty(Index),
+    /// One knob out of range, on a market that is not final.
+    Knob(Index, KnobChangeFlaw),
+    ScheduleUnknownMarket(u32),
+    /// A valid close on a settled or voided market.
+    ScheduleFinal(Index),
+    /// A valid close on the closed market.
+    ScheduleClosed(u64),
+    /// A new lock on a suspended market (it is already locked).
+    LockSuspended(bool, u64),
+    /// On an open or pending market.
+    Schedule(Index, ScheduleFlaw),
+}
+
 /// A valid bet of a base trader into `POOL`.
 #[derive(Clone, Debug)]
 struct BaseBet {
@@ -1344,6 +1411,7 @@ enum Garbage {
     Reference(ReferenceFlaw, Vec<u16>),
     Vote(BaseVote, VoteFlaw),
     ApiKey(ApiKeyFlaw),
+    Admin(AdminFlaw),
 }
 
 /// When a garbage command is sent: right after the previous one, or at another time (after
@@ -1898,6 +1966,67 @@ fn transfer_flaw() -> impl Strategy<Value = TransferFlaw> {
     ]
 }
 
+fn knob_change_flaw() -> impl Strategy<Value = KnobChangeFlaw> {
+    prop_oneof![
+        outside_u16(ODDS_CHANGE_THRESHOLD_RANGE).prop_map(KnobChangeFlaw::Threshold),
+        outside_u32(ODDS_TICK_INTERVAL_RANGE).prop_map(KnobChangeFlaw::TickInterval),
+        outside_u32(ODDS_HEARTBEAT_RANGE).prop_map(KnobChangeFlaw::Heartbeat),
+        outside_u16(CIRCUIT_BREAKER_RANGE).prop_map(KnobChangeFlaw::Breaker),
+        outside_u32(CIRCUIT_BREAKER_WINDOW_RANGE).prop_map(KnobChangeFlaw::BreakerWindow),
+        bad_amount(true).prop_map(KnobChangeFlaw::BreakerMinPool),
+        outside_u16(PRICE_BAND_RANGE)
+            .prop_filter("0 removes the band", |band| *band != 0)
+            .prop_map(KnobChangeFlaw::PriceBand),
+        (
+            any::<u8>(),
+            prop_oneof![i64::MIN..0, MAX_AMOUNT_MINOR + 1..=i64::MAX]
+        )
+            .prop_map(|(which, v)| KnobChangeFlaw::Amount(which, v)),
+        outside_u32(BET_DELAY_RANGE).prop_map(KnobChangeFlaw::BetDelay),
+        edges_u32(1..=*BET_DELAY_RANGE.end()).prop_map(KnobChangeFlaw::DelayOnPool),
+    ]
+}
+
+fn schedule_flaw() -> impl Strategy<Value = ScheduleFlaw> {
+    prop_oneof![
+        (
+            0u8..3,
+            prop_oneof![Just(0u64), 0..LATER_NS, Just(LATER_NS - 1)]
+        )
+            .prop_map(|(which, at)| ScheduleFlaw::Past(which, at)),
+        Just(ScheduleFlaw::LockAndEnd),
+        Just(ScheduleFlaw::ClearAndLock),
+        Just(ScheduleFlaw::ClearAndClose),
+        outside_u32(LOCK_BEFORE_END_RANGE).prop_map(ScheduleFlaw::Lead),
+        Just(ScheduleFlaw::LeadWithoutEnd),
+        (0u64..=3 * SECOND_NS).prop_map(ScheduleFlaw::EndTooSoon),
+        Just(ScheduleFlaw::Empty),
+    ]
+}
+
+fn admin_flaw() -> impl Strategy<Value = AdminFlaw> {
+    prop_oneof![
+        bad_account()
+            .prop_filter("the feed has limits too", |bad| !matches!(
+                bad,
+                BadAccount::Feed
+            ))
+            .prop_map(AdminFlaw::LimitsAccount),
+        any::<Index>().prop_map(AdminFlaw::LimitsHouseTier),
+        (any::<Index>(), limits_flaw()).prop_map(|(a, f)| AdminFlaw::Limits(a, f)),
+        unknown_market_id().prop_map(AdminFlaw::KnobsUnknownMarket),
+        any::<Index>().prop_map(AdminFlaw::KnobsFinal),
+        any::<Index>().prop_map(AdminFlaw::KnobsEmpty),
+        (any::<Index>(), knob_change_flaw()).prop_map(|(m, f)| AdminFlaw::Knob(m, f)),
+        unknown_market_id().prop_map(AdminFlaw::ScheduleUnknownMarket),
+        any::<Index>().prop_map(AdminFlaw::ScheduleFinal),
+        (LATER_NS + HOUR_NS..HORIZON_NS).prop_map(AdminFlaw::ScheduleClosed),
+        (any::<bool>(), LATER_NS + HOUR_NS..HORIZON_NS)
+            .prop_map(|(pool, at)| AdminFlaw::LockSuspended(pool, at)),
+        (any::<Index>(), schedule_flaw()).prop_map(|(m, f)| AdminFlaw::Schedule(m, f)),
+    ]
+}
+
 /// Boxed: the strategy's type (and its value trees) would otherwise be too deep for a test
 /// thread's stack in a debug build.
 fn garbage() -> BoxedStrategy<Garbage> {
@@ -1935,6 +2064,7 @@ fn garbage() -> BoxedStrategy<Garbage> {
             })
             .boxed(),
         2 => api_key_flaw().prop_map(Garbage::ApiKey).boxed(),
+        4 => admin_flaw().prop_map(Garbage::Admin).boxed(),
     ]
     .boxed()
 }
@@ -2047,6 +2177,7 @@ impl<B: OrderBook> Fixture<B> {
             Garbage::Reference(flaw, valid) => reference_case(flaw, valid),
             Garbage::Vote(base, flaw) => vote_case(base, flaw),
             Garbage::ApiKey(flaw) => api_key_case(flaw),
+            Garbage::Admin(flaw) => self.admin_case(flaw),
         }
     }
 
@@ -3193,6 +3324,198 @@ fn api_key_case(flaw: &ApiKeyFlaw) -> Case {
     }
 }
 
+/// Markets an operator may still schedule: open or pending.
+const SCHEDULABLE: [MarketId; 8] = [MAIN, PLACE, PENDING, POOL, BAND, DELAY, VOTE, VOTE_LATER];
+
+impl<B: OrderBook> Fixture<B> {
+    fn admin_case(&self, flaw: &AdminFlaw) -> Case {
+        let limits = |account, tier| Command::SetAccountLimits {
+            account,
+            tier,
+            min_stake_minor: None,
+            max_stake_minor: None,
+            max_market_exposure_minor: None,
+            max_open_orders: None,
+            stp: None,
+        };
+        let close_later = |market| {
+            let mut command = Command::schedule_market(market);
+            if let Command::ScheduleMarket { close_at, .. } = &mut command {
+                *close_at = Some(LATER_NS + 2 * HOUR_NS);
+            }
+            command
+        };
+        let knobs = |market, change: &dyn Fn(&mut MarketKnobs)| {
+            let mut knobs = MarketKnobs::new(market);
+            change(&mut knobs);
+            Command::set_market_knobs(knobs)
+        };
+        let valid_knob = |market| knobs(market, &|k| k.odds_heartbeat_ms = Some(2_000));
+        match flaw {
+            AdminFlaw::LimitsAccount(bad) => {
+                let (account, expected) = bad.resolve();
+                Case::new(limits(account, Tier::Pro), expected)
+            }
+            AdminFlaw::LimitsHouseTier(account) => {
+                let account = pick(&ALL_ACCOUNTS, account);
+                Case::with_control(
+                    limits(account, Tier::House),
+                    RejectReason::ReservedAccount,
+                    limits(account, Tier::Basic),
+                )
+            }
+            AdminFlaw::Limits(account, flaw) => {
+                let account = pick(&ALL_ACCOUNTS, account);
+                let control = limits(account, Tier::Basic);
+                let mut command = control.clone();
+                if let Command::SetAccountLimits {
+                    min_stake_minor,
+                    max_stake_minor,
+                    max_market_exposure_minor,
+                    ..
+                } = &mut command
+                {
+                    match *flaw {
+                        LimitsFlaw::MinimumStake(min) => *min_stake_minor = Some(min),
+                        LimitsFlaw::MinimumAboveMaximum(min, max) => {
+                            *min_stake_minor = Some(min);
+                            *max_stake_minor = Some(max.min(min - 1));
+                        }
+                        LimitsFlaw::MaximumStake(max) => *max_stake_minor = Some(max),
+                        LimitsFlaw::Exposure(exposure) => {
+                            *max_market_exposure_minor = Some(exposure)
+                        }
+                    }
+                }
+                Case::with_control(command, RejectReason::InvalidLimits, control)
+            }
+            AdminFlaw::KnobsUnknownMarket(market) => {
+                Case::new(valid_knob(MarketId(*market)), RejectReason::UnknownMarket)
+            }
+            AdminFlaw::KnobsFinal(market) => Case::new(
+                valid_knob(pick(&FINAL, market)),
+                RejectReason::MarketFinalized,
+            ),
+            AdminFlaw::KnobsEmpty(market) => {
+                let market = pick(&NOT_FINAL, market);
+                Case::with_control(
+                    knobs(market, &|_| {}),
+                    RejectReason::NothingToChange,
+                    valid_knob(market),
+                )
+            }
+            AdminFlaw::Knob(market, flaw) => {
+                let market = match flaw {
+                    KnobChangeFlaw::DelayOnPool(_) => POOL,
+                    _ => pick(&NOT_FINAL, market),
+                };
+                let flaw = flaw.clone();
+                let command = knobs(market, &move |k| match flaw {
+                    KnobChangeFlaw::Threshold(v) => k.odds_change_threshold_bps = Some(v),
+                    KnobChangeFlaw::TickInterval(v) => k.odds_tick_interval_ms = Some(v),
+                    KnobChangeFlaw::Heartbeat(v) => k.odds_heartbeat_ms = Some(v),
+                    KnobChangeFlaw::Breaker(v) => k.circuit_breaker_bps = Some(v),
+                    KnobChangeFlaw::BreakerWindow(v) => k.circuit_breaker_window_ms = Some(v),
+                    KnobChangeFlaw::BreakerMinPool(v) => k.circuit_breaker_min_pool_minor = Some(v),
+                    KnobChangeFlaw::PriceBand(v) => k.price_band_bps = Some(v),
+                    KnobChangeFlaw::Amount(which, v) if which % 2 == 0 => k.max_bet_minor = Some(v),
+                    KnobChangeFlaw::Amount(_, v) => k.max_exposure_minor = Some(v),
+                    KnobChangeFlaw::BetDelay(v) | KnobChangeFlaw::DelayOnPool(v) => {
+                        k.bet_delay_ms = Some(v)
+                    }
+                });
+                Case::with_control(
+                    command,
+                    RejectReason::InvalidMarketDefinition,
+                    valid_knob(market),
+                )
+            }
+            AdminFlaw::ScheduleUnknownMarket(market) => {
+                Case::new(close_later(MarketId(*market)), RejectReason::UnknownMarket)
+            }
+            AdminFlaw::ScheduleFinal(market) => Case::new(
+                close_later(pick(&FINAL, market)),
+                RejectReason::MarketFinalized,
+            ),
+            AdminFlaw::ScheduleClosed(at) => {
+                let mut command = close_later(CLOSED);
+                if let Command::ScheduleMarket { close_at, .. } = &mut command {
+                    *close_at = Some(*at);
+                }
+                Case::new(command, RejectReason::InvalidMarketTransition)
+            }
+            AdminFlaw::LockSuspended(pool, at) => {
+                let market = if *pool { POOL_LOCKED } else { SUSPENDED };
+                let mut command = Command::schedule_market(market);
+                if let Command::ScheduleMarket { lock_at, .. } = &mut command {
+                    *lock_at = Some(*at);
+                }
+                // Its close may still move.
+                Case::with_control(
+                    command,
+                    RejectReason::InvalidMarketTransition,
+                    close_later(market),
+                )
+            }
+            AdminFlaw::Schedule(market, flaw) => {
+                let market = pick(&SCHEDULABLE, market);
+                let future = LATER_NS + HOUR_NS;
+                let mut command = Command::schedule_market(market);
+                let Command::ScheduleMarket {
+                    lock_at,
+                    end_at,
+                    lock_before_end_ms,
+                    close_at,
+                    clear_lock,
+                    clear_close,
+                    ..
+                } = &mut command
+                else {
+                    unreachable!("schedule_market builds a schedule_market");
+                };
+                let expected = match *flaw {
+                    ScheduleFlaw::Past(which, at) => {
+                        *[lock_at, end_at, close_at][usize::from(which % 3)] = Some(at);
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::LockAndEnd => {
+                        *lock_at = Some(future);
+                        *end_at = Some(future + HOUR_NS);
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::ClearAndLock => {
+                        *lock_at = Some(future);
+                        *clear_lock = true;
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::ClearAndClose => {
+                        *close_at = Some(future);
+                        *clear_close = true;
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::Lead(lead) => {
+                        *end_at = Some(future);
+                        *lock_before_end_ms = Some(lead);
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::LeadWithoutEnd => {
+                        *lock_before_end_ms = Some(*LOCK_BEFORE_END_RANGE.end());
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::EndTooSoon(after) => {
+                        // The default lead is 3 s: the lock falls at or before the fixture's
+                        // time, which is before any garbage input's.
+                        *end_at = Some(self.ts_ns + after);
+                        RejectReason::InvalidSchedule
+                    }
+                    ScheduleFlaw::Empty => RejectReason::NothingToChange,
+                };
+                Case::with_control(command, expected, close_later(market))
+            }
+        }
+    }
+}
+
 fn account_case(flaw: &AccountFlaw, feed: bool) -> Case {
     let role = if feed { Role::Feed } else { Role::Trader };
     let create = |account, tier| {
@@ -3261,8 +3584,11 @@ fn named_by(
         | Command::Deposit { account, .. }
         | Command::Withdraw { account, .. }
         | Command::KillSwitch { account, .. }
-        | Command::SetApiKey { account, .. } => (Some(*account), None, None, None),
+        | Command::SetApiKey { account, .. }
+        | Command::SetAccountLimits { account, .. } => (Some(*account), None, None, None),
         Command::CreateMarket(spec) => (None, Some(spec.market), None, None),
+        Command::SetMarketKnobs(knobs) => (None, Some(knobs.market), None, None),
+        Command::ScheduleMarket { market, .. } => (None, Some(*market), None, None),
         Command::OpenMarket { market }
         | Command::SuspendMarket { market }
         | Command::ResumeMarket { market }
@@ -3978,6 +4304,37 @@ fn valid_lines<B: OrderBook>(fixture: &Fixture<B>) -> Vec<String> {
             quotes: vec![two_sided(1, (400, 100), (150, 100))],
         },
         Command::Balances {},
+        Command::SetAccountLimits {
+            account: CAPPED,
+            tier: Tier::MarketMaker,
+            min_stake_minor: Some(10),
+            max_stake_minor: None,
+            max_market_exposure_minor: Some(50_000),
+            max_open_orders: Some(1),
+            stp: Some(SelfTradePrevention::None),
+        },
+        Command::set_market_knobs(MarketKnobs {
+            odds_change_threshold_bps: Some(300),
+            odds_tick_interval_ms: Some(100),
+            odds_heartbeat_ms: Some(5_000),
+            circuit_breaker_bps: Some(4_000),
+            circuit_breaker_window_ms: Some(60_000),
+            circuit_breaker_min_pool_minor: Some(0),
+            price_band_bps: Some(0),
+            max_bet_minor: Some(1_000),
+            max_exposure_minor: Some(0),
+            bet_delay_ms: Some(0),
+            ..MarketKnobs::new(DELAY)
+        }),
+        Command::ScheduleMarket {
+            market: MAIN,
+            lock_at: None,
+            end_at: Some(LINE_TS + HOUR_NS),
+            lock_before_end_ms: Some(5_000),
+            close_at: Some(LINE_TS + 2 * HOUR_NS),
+            clear_lock: false,
+            clear_close: false,
+        },
     ];
     commands.extend(odds_engine_commands(fixture));
     commands
@@ -4057,7 +4414,9 @@ fn mutate(line: &str, edits: &[Edit]) -> String {
 }
 
 /// Keys the sim format uses, so that random objects get close to real commands.
-const KEYS: [&str; 58] = [
+const KEYS: [&str; 60] = [
+    "clear_lock",
+    "clear_close",
     "ts",
     "cmd",
     "account",
@@ -4119,7 +4478,11 @@ const KEYS: [&str; 58] = [
 ];
 
 /// Every command's name.
-const COMMANDS: [&str; 22] = [
+const COMMANDS: [&str; 26] = [
+    "set_api_key",
+    "set_account_limits",
+    "set_market_knobs",
+    "schedule_market",
     "create_account",
     "deposit",
     "withdraw",

@@ -110,6 +110,9 @@ fn every_event_name() -> BTreeSet<&'static str> {
         Event::VoteResult { .. } => "vote_result",
         Event::Balance { .. } => "balance",
         Event::ApiKeySet { .. } => "api_key_set",
+        Event::AccountLimitsSet { .. } => "account_limits_set",
+        Event::MarketKnobsSet { .. } => "market_knobs_set",
+        Event::MarketScheduled { .. } => "market_scheduled",
     };
     let _ = names;
     [
@@ -139,6 +142,9 @@ fn every_event_name() -> BTreeSet<&'static str> {
         "vote_result",
         "balance",
         "api_key_set",
+        "account_limits_set",
+        "market_knobs_set",
+        "market_scheduled",
     ]
     .into_iter()
     .collect()
@@ -247,7 +253,7 @@ fn every_command_and_event_kind_round_trips() {
         let owned = rkyv::to_bytes::<rkyv::rancor::Error>(entry).unwrap();
         assert_eq!(&owned[..], payload);
     }
-    assert_eq!(commands.len(), 23, "command kinds seen: {commands:?}");
+    assert_eq!(commands.len(), 26, "command kinds seen: {commands:?}");
     let all: BTreeSet<String> = every_event_name().iter().map(|s| s.to_string()).collect();
     assert_eq!(events_seen, all);
 }

@@ -6,9 +6,11 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod client;
 pub mod gateway;
 pub mod market_data;
+pub mod metrics;
 pub mod node;
 pub mod proto;
 pub mod subscriber;

@@ -11,30 +11,37 @@
 //!   bootstrap.applied   the SHA-256 of the bootstrap file once it has been applied
 //!   md-cert.pem         the market data's self-signed QUIC certificate, made on the first
 //!   md-key.pem          start unless one is configured, and its key (owner-only)
+//!   admin.sock          the operator's admin socket while the node runs (owner-only)
 //! ```
 //!
 //! With `persist.postgres` set, the node also flushes every shard's journal to Postgres
 //! ([`oddsmatch_persist`]); the shards keep journal segments until the flush has passed them,
 //! and a stopping node gives the flush `persist.shutdown_drain_ms` to catch up.
+//!
+//! [`Node::metrics`] gathers what every part measures ([`crate::metrics`]); with
+//! `metrics.listen` set, an HTTP listener serves it in the Prometheus text format.
 
 use std::fs;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::shard::{IdleStrategy, ShardConfig, ShardHandle, ShardMap, SubmitError};
 use oddsmatch_engine::{Command, Event};
 use oddsmatch_journal::Durability;
 use oddsmatch_persist::{PersistConfig, Persister, Progress, Source};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::admin::{AdminConfig, AdminContext, AdminServer, ShardAccess};
 use crate::gateway::{
     Gateway, GatewayConfig, GatewayHandle, GatewayReport, GatewayStats, ShardLink,
 };
 use crate::market_data::{MarketDataConfig, Publisher, PublisherShard};
+use crate::metrics::{Metrics, MetricsConfig, MetricsListener, MetricsServer, MetricsSource};
 
 /// The knobs of the shards (see `tuning.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +97,10 @@ pub struct NodeConfig {
     pub market_data: MarketDataConfig,
     /// The flush to Postgres; off while `postgres` is empty.
     pub persist: PersistConfig,
+    /// The metrics' HTTP listener.
+    pub metrics: MetricsConfig,
+    /// The operator's admin socket.
+    pub admin: AdminConfig,
 }
 
 impl Default for NodeConfig {
@@ -101,6 +112,8 @@ impl Default for NodeConfig {
             gateway: GatewayConfig::default(),
             market_data: MarketDataConfig::default(),
             persist: PersistConfig::default(),
+            metrics: MetricsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -165,9 +178,15 @@ pub struct Node {
     shards: Vec<ShardHandle>,
     addr: std::net::SocketAddr,
     bootstrap: BootstrapReport,
-    persister: Option<Persister>,
+    /// Shared with the metrics, which read its progress; taken out at shutdown.
+    persister: Arc<Mutex<Option<Persister>>>,
     persist_drain: Duration,
     publisher: Option<Publisher>,
+    metrics: MetricsSource,
+    metrics_server: Option<MetricsServer>,
+    admin: Option<AdminServer>,
+    /// Set by the admin socket's `shutdown`.
+    shutdown_requested: Arc<AtomicBool>,
 }
 
 /// What stopping a node did.
@@ -207,6 +226,13 @@ impl Node {
         let gateway = Gateway::bind(config.gateway.clone())
             .map_err(io_error(format!("listen on {}", config.gateway.listen)))?;
         let addr = gateway.local_addr();
+        let metrics_listener = match config.metrics.listen {
+            Some(listen) => Some(
+                MetricsListener::bind(listen)
+                    .map_err(io_error(format!("listen for metrics on {listen}")))?,
+            ),
+            None => None,
+        };
         let mut shards: Vec<ShardHandle> = Vec::new();
         let mut dirs = Vec::new();
         let mut sources = Vec::new();
@@ -305,7 +331,14 @@ impl Node {
             .start(links)
             .map_err(io_error("start the gateway"))?;
         tracing::info!(%addr, shards = config.shards.count, "order entry listening");
-        Ok(Node {
+        let persister = Arc::new(Mutex::new(persister));
+        let metrics = MetricsSource::new(
+            shards.iter().map(ShardHandle::probe).collect(),
+            gateway.stats().clone(),
+            publisher.stats().clone(),
+            persister.clone(),
+        );
+        let mut node = Node {
             gateway,
             shards,
             addr,
@@ -313,7 +346,80 @@ impl Node {
             persister,
             persist_drain: Duration::from_millis(config.persist.shutdown_drain_ms),
             publisher: Some(publisher),
-        })
+            metrics,
+            metrics_server: None,
+            admin: None,
+            shutdown_requested: Arc::new(AtomicBool::new(false)),
+        };
+        if let Some(listener) = metrics_listener {
+            let source = node.metrics.clone();
+            match listener.start(move || source.collect().to_prometheus()) {
+                Ok(server) => {
+                    tracing::info!(addr = %server.addr(), "metrics listening (GET /metrics)");
+                    node.metrics_server = Some(server);
+                }
+                Err(error) => {
+                    let _ = node.shutdown();
+                    return Err(NodeError::Io {
+                        context: "start the metrics listener".into(),
+                        source: error,
+                    });
+                }
+            }
+        }
+        if config.admin.enabled {
+            let path = config.admin.socket_path(&config.data_dir);
+            let context = node.admin_context(&config);
+            match AdminServer::start(&config.admin, path.clone(), context) {
+                Ok(server) => node.admin = Some(server),
+                Err(error) => {
+                    let _ = node.shutdown();
+                    return Err(NodeError::Io {
+                        context: format!("start the admin socket at {}", path.display()),
+                        source: error,
+                    });
+                }
+            }
+        }
+        Ok(node)
+    }
+
+    /// What the admin socket's requests reach.
+    fn admin_context(&self, config: &NodeConfig) -> AdminContext {
+        AdminContext {
+            shards: self
+                .shards
+                .iter()
+                .map(|handle| ShardAccess {
+                    submitter: handle.submitter(),
+                    watermark: handle.watermark().clone(),
+                })
+                .collect(),
+            map: ShardMap::new(config.shards.count),
+            config: serde_json::to_value(config).unwrap_or_default(),
+            data_dir: config.data_dir.clone(),
+            started: Instant::now(),
+            started_at_ns: oddsmatch_engine::shard::Clock::now_ns(
+                &mut oddsmatch_engine::shard::SystemClock,
+            ),
+            metrics: self.metrics.clone(),
+            knobs: self.publisher.as_ref().map(|p| p.knobs().clone()),
+            shutdown: self.shutdown_requested.clone(),
+            timeout: Duration::from_millis(config.admin.timeout_ms.max(1)),
+            next_tag: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Where the admin socket is (`None`: `admin.enabled` is off).
+    pub fn admin_socket(&self) -> Option<&Path> {
+        self.admin.as_ref().map(AdminServer::path)
+    }
+
+    /// Whether an operator asked the node to stop (the admin socket's `shutdown`); the process
+    /// running the node then calls [`Node::shutdown`].
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown_requested
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Where order entry listens.
@@ -363,23 +469,40 @@ impl Node {
     /// behind are counted from the shard's journal head, not only from what the flush has
     /// read.
     pub fn persist_progress(&self) -> Option<Vec<Progress>> {
-        let mut progress = self.persister.as_ref()?.progress();
-        for (p, shard) in progress.iter_mut().zip(&self.shards) {
-            let head = shard.watermark().journaled();
-            p.lag_records = p.lag_records.max(head.saturating_sub(p.committed_seq));
-        }
-        Some(progress)
+        self.metrics.persist_progress()
+    }
+
+    /// Everything the node measures, now (see `docs/metrics.md`).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.collect()
+    }
+
+    /// A handle that collects [`Node::metrics`] from any thread, for as long as it is kept
+    /// (after the node stopped it reads the last values).
+    pub fn metrics_source(&self) -> MetricsSource {
+        self.metrics.clone()
+    }
+
+    /// Where the metrics' HTTP listener listens (`None`: `metrics.listen` is not set).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server.as_ref().map(MetricsServer::addr)
     }
 
     /// Graceful stop: the gateway stops accepting, answers what is in flight and says goodbye;
     /// then every shard drains its queue, commits, flushes and snapshots; then the flush to
     /// Postgres catches up, for at most `persist.shutdown_drain_ms`.
     pub fn shutdown(self) -> Result<NodeStopReport, NodeError> {
+        if let Some(admin) = self.admin {
+            admin.stop();
+        }
+        if let Some(server) = self.metrics_server {
+            server.shutdown();
+        }
         if let Some(publisher) = self.publisher {
             publisher.shutdown();
         }
         let gateway = self.gateway.shutdown();
-        let persister = self.persister;
+        let persister = self.persister.lock().take();
         let mut shards = Vec::new();
         for (shard, handle) in self.shards.into_iter().enumerate() {
             let report = handle.shutdown().map_err(|source| NodeError::Shard {

@@ -1899,6 +1899,9 @@ fn all_command_kinds() -> Vec<CommandKind> {
         K::Timer,
         K::Balances,
         K::SetApiKey,
+        K::SetAccountLimits,
+        K::SetMarketKnobs,
+        K::ScheduleMarket,
     ];
     for kind in &all {
         match kind {
@@ -1924,7 +1927,10 @@ fn all_command_kinds() -> Vec<CommandKind> {
             | K::Vote
             | K::Timer
             | K::Balances
-            | K::SetApiKey => {}
+            | K::SetApiKey
+            | K::SetAccountLimits
+            | K::SetMarketKnobs
+            | K::ScheduleMarket => {}
         }
     }
     all

@@ -11,7 +11,8 @@
 //! votes, settlements and payouts to their tables; market creation and status changes to
 //! `markets` and `market_status`; account creation to `accounts`, kill switches and API keys
 //! (the key id only) to `account_events`; reference updates, circuit breakers and vote results
-//! to `market_events`; sampled odds ticks to `odds_ticks` with their selections in
+//! to `market_events`; operators' limit changes to `account_limits`, knob and schedule changes
+//! to `market_changes`; sampled odds ticks to `odds_ticks` with their selections in
 //! `selection_odds`. The book stream's depth and pool updates and `balance` answers are market
 //! data or reads, derivable from the rest, and are not written.
 
@@ -442,6 +443,60 @@ tables! {
         /// Weight of the winning (or leading) selection.
         leading_weight: Option<i64> => INT8,
     }
+    /// `account_limits_set`: an account's tier and limits as an operator set them.
+    account_limits: AccountLimitsRow = "account_limits" {
+        /// The account.
+        account: i64 => INT8,
+        /// Its tier.
+        tier: &'static str => TEXT,
+        /// Its self-trade prevention mode.
+        stp: &'static str => TEXT,
+        /// Smallest stake of one order.
+        min_stake_minor: i64 => INT8,
+        /// Largest stake of one order.
+        max_stake_minor: i64 => INT8,
+        /// Largest exposure on one market.
+        max_market_exposure_minor: i64 => INT8,
+        /// Most open orders at once.
+        max_open_orders: i64 => INT8,
+    }
+    /// `market_knobs_set` (kind `knobs`: every knob as it now is, the schedule columns null)
+    /// and `market_scheduled` (kind `schedule`: the schedule as it now is, the knob columns
+    /// null).
+    market_changes: MarketChangeRow = "market_changes" {
+        /// The market.
+        market: i64 => INT8,
+        /// `knobs` or `schedule`.
+        kind: &'static str => TEXT,
+        /// Smallest move of displayed odds that publishes a tick.
+        odds_change_threshold_bps: Option<i32> => INT4,
+        /// Shortest time between two change ticks.
+        odds_tick_interval_ms: Option<i32> => INT4,
+        /// Silence after which a heartbeat tick is published.
+        odds_heartbeat_ms: Option<i32> => INT4,
+        /// Move that trips the circuit breaker.
+        circuit_breaker_bps: Option<i32> => INT4,
+        /// The breaker's window.
+        circuit_breaker_window_ms: Option<i32> => INT4,
+        /// Pool below which indicative odds cannot trip the breaker.
+        circuit_breaker_min_pool_minor: Option<i64> => INT8,
+        /// The price band (null on a knobs row: no band).
+        price_band_bps: Option<i32> => INT4,
+        /// The market's largest stake (null on a knobs row: no market limit).
+        max_bet_minor: Option<i64> => INT8,
+        /// The market's largest exposure per account (null on a knobs row: no market limit).
+        max_exposure_minor: Option<i64> => INT8,
+        /// The in-play delay.
+        bet_delay_ms: Option<i32> => INT4,
+        /// When the market locks (null on a schedule row: no lock).
+        lock_at: Option<SystemTime> => TIMESTAMPTZ,
+        /// The end time the lock follows, if any.
+        end_at: Option<SystemTime> => TIMESTAMPTZ,
+        /// How long before `end_at` the market locks.
+        lock_before_end_ms: Option<i32> => INT4,
+        /// When the market closes (null on a schedule row: no close).
+        close_at: Option<SystemTime> => TIMESTAMPTZ,
+    }
     /// Sampled `odds_tick`s (see [`RowOptions::odds_tick_every`]).
     odds_ticks: OddsTickRow = "odds_ticks" {
         /// The market.
@@ -560,6 +615,25 @@ impl Rows {
             voters: None,
             total_weight: None,
             leading_weight: None,
+        };
+        let market_change = |market: oddsmatch_engine::MarketId, kind| MarketChangeRow {
+            key,
+            market: market.0.into(),
+            kind,
+            odds_change_threshold_bps: None,
+            odds_tick_interval_ms: None,
+            odds_heartbeat_ms: None,
+            circuit_breaker_bps: None,
+            circuit_breaker_window_ms: None,
+            circuit_breaker_min_pool_minor: None,
+            price_band_bps: None,
+            max_bet_minor: None,
+            max_exposure_minor: None,
+            bet_delay_ms: None,
+            lock_at: None,
+            end_at: None,
+            lock_before_end_ms: None,
+            close_at: None,
         };
         match *event {
             Event::AccountCreated { account, tier } => self.accounts.push(AccountRow {
@@ -916,6 +990,63 @@ impl Rows {
                     pool_minor,
                 });
             }
+            Event::AccountLimitsSet {
+                account,
+                tier,
+                stp,
+                max_open_orders,
+                min_stake_minor,
+                max_stake_minor,
+                max_market_exposure_minor,
+            } => self.account_limits.push(AccountLimitsRow {
+                key,
+                account: account.0.into(),
+                tier: name(&tier),
+                stp: name(&stp),
+                min_stake_minor,
+                max_stake_minor,
+                max_market_exposure_minor,
+                max_open_orders: max_open_orders.into(),
+            }),
+            Event::MarketKnobsSet {
+                market,
+                odds_change_threshold_bps,
+                circuit_breaker_bps,
+                price_band_bps,
+                odds_tick_interval_ms,
+                odds_heartbeat_ms,
+                circuit_breaker_window_ms,
+                bet_delay_ms,
+                circuit_breaker_min_pool_minor,
+                max_bet_minor,
+                max_exposure_minor,
+            } => self.market_changes.push(MarketChangeRow {
+                odds_change_threshold_bps: Some(odds_change_threshold_bps.into()),
+                odds_tick_interval_ms: Some(odds_tick_interval_ms as i32),
+                odds_heartbeat_ms: Some(odds_heartbeat_ms as i32),
+                circuit_breaker_bps: Some(circuit_breaker_bps.into()),
+                circuit_breaker_window_ms: Some(circuit_breaker_window_ms as i32),
+                circuit_breaker_min_pool_minor: Some(circuit_breaker_min_pool_minor),
+                // 0 in the event: the market has no such limit.
+                price_band_bps: (price_band_bps != 0).then_some(price_band_bps.into()),
+                max_bet_minor: (max_bet_minor != 0).then_some(max_bet_minor),
+                max_exposure_minor: (max_exposure_minor != 0).then_some(max_exposure_minor),
+                bet_delay_ms: Some(bet_delay_ms as i32),
+                ..market_change(market, "knobs")
+            }),
+            Event::MarketScheduled {
+                market,
+                lock_at,
+                end_at,
+                close_at,
+                lock_before_end_ms,
+            } => self.market_changes.push(MarketChangeRow {
+                lock_at: lock_at.map(time),
+                end_at: end_at.map(time),
+                lock_before_end_ms: Some(lock_before_end_ms as i32),
+                close_at: close_at.map(time),
+                ..market_change(market, "schedule")
+            }),
             // Market data and reads: the depth and pool streams are rebuilt from orders,
             // trades and bets; a balance answer changes nothing.
             Event::BookDepth { .. } | Event::PoolChanged { .. } | Event::Balance { .. } => {}

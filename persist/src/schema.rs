@@ -159,6 +159,33 @@ CREATE INDEX selection_odds_market_ts ON selection_odds (market, ts);
 CREATE INDEX payouts_account_ts ON payouts (account, ts);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "operator changes to live accounts and markets: limits, knobs, schedules",
+        sql: r#"
+CREATE TABLE account_limits (
+    shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
+    ts timestamptz NOT NULL,
+    account bigint NOT NULL, tier text NOT NULL, stp text NOT NULL,
+    min_stake_minor bigint NOT NULL, max_stake_minor bigint NOT NULL,
+    max_market_exposure_minor bigint NOT NULL, max_open_orders bigint NOT NULL,
+    PRIMARY KEY (shard, seq, event_index)
+);
+CREATE TABLE market_changes (
+    shard smallint NOT NULL, seq bigint NOT NULL, event_index integer NOT NULL,
+    ts timestamptz NOT NULL,
+    market bigint NOT NULL, kind text NOT NULL,
+    odds_change_threshold_bps integer, odds_tick_interval_ms integer, odds_heartbeat_ms integer,
+    circuit_breaker_bps integer, circuit_breaker_window_ms integer,
+    circuit_breaker_min_pool_minor bigint, price_band_bps integer,
+    max_bet_minor bigint, max_exposure_minor bigint, bet_delay_ms integer,
+    lock_at timestamptz, end_at timestamptz, lock_before_end_ms integer, close_at timestamptz,
+    PRIMARY KEY (shard, seq, event_index)
+);
+CREATE INDEX account_limits_account_ts ON account_limits (account, ts);
+CREATE INDEX market_changes_market_ts ON market_changes (market, ts);
+"#,
+    },
 ];
 
 /// Why the schema could not be brought up to date.

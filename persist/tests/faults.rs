@@ -80,6 +80,8 @@ fn expected(applied: &Applied, last_seq: u64) -> Contents {
         ledger,
         votes,
         market_events,
+        account_limits,
+        market_changes,
         odds_ticks,
         selection_odds
     );

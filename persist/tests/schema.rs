@@ -56,6 +56,51 @@ fn migrations_apply_once_and_tables_refuse_a_second_row_at_one_position() {
     });
 }
 
+/// A database migrated by an earlier build (up to version 2) gets only what it lacks.
+#[test]
+fn an_older_schema_gets_only_the_later_migrations() {
+    let schema = unique_schema("older");
+    let _guard = SchemaGuard(schema.clone());
+    run(async {
+        let mut client = connect().await;
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema}; SET search_path TO {schema};
+                 CREATE TABLE schema_version (version integer PRIMARY KEY, name text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now());"
+            ))
+            .await
+            .unwrap();
+        for migration in &MIGRATIONS[..2] {
+            client.batch_execute(migration.sql).await.unwrap();
+            client
+                .execute(
+                    "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+                    &[&migration.version, &migration.name],
+                )
+                .await
+                .unwrap();
+        }
+        client.batch_execute("RESET search_path").await.unwrap();
+        let applied = migrate(&mut client, &schema).await.unwrap();
+        assert_eq!(
+            applied,
+            MIGRATIONS[2..]
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+        );
+        for table in ["account_limits", "market_changes"] {
+            let count: i64 = client
+                .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(count, 0, "{table}");
+        }
+    });
+}
+
 #[test]
 fn a_newer_schema_is_refused_and_left_alone() {
     // The guard drops the schema after the runtime is gone, with every connection closed.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod bench;
 mod journal;
 mod order;
@@ -23,6 +24,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
+    /// Run a node's operator requests over its admin socket: markets, accounts, status,
+    /// metrics, configuration, snapshots and shutdown.
+    Admin(admin::AdminArgs),
     /// Run a node: shards recovered from their journals, the bootstrap file, order entry.
     Serve(serve::ServeArgs),
     /// Run a file of JSON commands through the engine and print the events.
@@ -46,6 +50,7 @@ enum Commands {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Commands::Admin(args) => return admin::main(&args),
         Commands::Serve(args) => serve::run(&args),
         Commands::Sim(args) => sim::run(&args),
         Commands::Bench(args) => bench::run(&args),

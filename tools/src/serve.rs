@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// start with the certificate's fingerprint).
     #[arg(long)]
     pub market_data_quic: Option<SocketAddr>,
+    /// Serve the metrics in the Prometheus text format over HTTP (`GET /metrics`) on this
+    /// address (port 0: any free port, printed at start); overrides `metrics.listen`.
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
     /// How many shards.
     #[arg(long)]
     pub shards: Option<u16>,
@@ -79,6 +83,9 @@ pub fn config(args: &ServeArgs) -> Result<NodeConfig, String> {
     }
     if let Some(listen) = args.market_data_quic {
         config.market_data.listen_quic = Some(listen);
+    }
+    if let Some(listen) = args.metrics_addr {
+        config.metrics.listen = Some(listen);
     }
     if let Some(shards) = args.shards {
         config.shards.count = shards;
@@ -130,8 +137,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             "oddsmatch serve: market data over QUIC on {quic}, certificate SHA-256 {fingerprint}"
         );
     }
+    if let Some(metrics) = node.metrics_addr() {
+        println!("oddsmatch serve: metrics on http://{metrics}/metrics");
+    }
     let mut last_lag_report = std::time::Instant::now();
-    while !stop.load(Ordering::Acquire) {
+    if let Some(socket) = node.admin_socket() {
+        println!("oddsmatch serve: admin socket {}", socket.display());
+    }
+    while !stop.load(Ordering::Acquire) && !node.shutdown_requested() {
         std::thread::sleep(Duration::from_millis(20));
         if last_lag_report.elapsed() >= Duration::from_secs(10) {
             last_lag_report = std::time::Instant::now();

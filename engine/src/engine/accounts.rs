@@ -12,6 +12,26 @@ use crate::types::{AccountId, ApiSecret, Role, SelfTradePrevention, Tier};
 /// The largest balance an account may hold, in minor units; bounds every sum in `i64`.
 const MAX_BALANCE_MINOR: i64 = 1_000 * MAX_AMOUNT_MINOR;
 
+/// A tier's limits with `[min_stake, max_stake, max_market_exposure]` overrides (minor units)
+/// and a `max_open_orders` override; `None` if they are out of range.
+fn resolve_limits(
+    tier: Tier,
+    overrides_minor: [Option<i64>; 3],
+    max_open_orders: Option<u32>,
+) -> Option<TierLimits> {
+    let mut limits = TierLimits::for_tier(tier);
+    let [min_stake, max_stake, max_exposure] = overrides_minor;
+    limits.min_stake_minor = min_stake.unwrap_or(limits.min_stake_minor);
+    limits.max_stake_minor = max_stake.unwrap_or(limits.max_stake_minor);
+    limits.max_market_exposure_minor = max_exposure.unwrap_or(limits.max_market_exposure_minor);
+    limits.max_open_orders = max_open_orders.unwrap_or(limits.max_open_orders);
+    let valid = 1 <= limits.min_stake_minor
+        && limits.min_stake_minor <= limits.max_stake_minor
+        && limits.max_stake_minor <= MAX_AMOUNT_MINOR
+        && (0..=MAX_AMOUNT_MINOR).contains(&limits.max_market_exposure_minor);
+    valid.then_some(limits)
+}
+
 impl<B: OrderBook> Engine<B> {
     /// `[min_stake, max_stake, max_market_exposure]` overrides, in minor units.
     pub(super) fn create_account(
@@ -37,21 +57,58 @@ impl<B: OrderBook> Engine<B> {
         if self.accounts.len() >= self.config.max_accounts as usize {
             return reject(events, command, RejectReason::AccountCapacity, subject);
         }
-        let mut limits = TierLimits::for_tier(tier);
-        let [min_stake, max_stake, max_exposure] = overrides_minor;
-        limits.min_stake_minor = min_stake.unwrap_or(limits.min_stake_minor);
-        limits.max_stake_minor = max_stake.unwrap_or(limits.max_stake_minor);
-        limits.max_market_exposure_minor = max_exposure.unwrap_or(limits.max_market_exposure_minor);
-        limits.max_open_orders = max_open_orders.unwrap_or(limits.max_open_orders);
-        let valid = 1 <= limits.min_stake_minor
-            && limits.min_stake_minor <= limits.max_stake_minor
-            && limits.max_stake_minor <= MAX_AMOUNT_MINOR
-            && (0..=MAX_AMOUNT_MINOR).contains(&limits.max_market_exposure_minor);
-        if !valid {
+        let Some(limits) = resolve_limits(tier, overrides_minor, max_open_orders) else {
             return reject(events, command, RejectReason::InvalidLimits, subject);
-        }
+        };
         self.insert_account(account, tier, limits, stp, role);
         events.push(Event::AccountCreated { account, tier });
+    }
+
+    /// Replaces an account's tier and limits (`set_account_limits`): `[min_stake, max_stake,
+    /// max_market_exposure]` overrides in minor units, the tier's defaults where absent, and
+    /// the self-trade prevention mode when given. Nothing else changes: open orders stay
+    /// (even above a lowered `max_open_orders`) and positions keep their exposure; new orders
+    /// are checked against the new limits.
+    pub(super) fn set_account_limits(
+        &mut self,
+        events: &mut Vec<Event>,
+        account: AccountId,
+        tier: Tier,
+        overrides_minor: [Option<i64>; 3],
+        max_open_orders: Option<u32>,
+        stp: Option<SelfTradePrevention>,
+    ) {
+        let command = CommandKind::SetAccountLimits;
+        let subject = Subject {
+            account: Some(account),
+            ..Subject::default()
+        };
+        let index = match self.account_index.get(&account) {
+            None => return reject(events, command, RejectReason::UnknownAccount, subject),
+            Some(&index) if self.accounts[index as usize].tier == Tier::House => {
+                return reject(events, command, RejectReason::ReservedAccount, subject);
+            }
+            Some(&index) => index,
+        };
+        if tier == Tier::House {
+            return reject(events, command, RejectReason::ReservedAccount, subject);
+        }
+        let Some(limits) = resolve_limits(tier, overrides_minor, max_open_orders) else {
+            return reject(events, command, RejectReason::InvalidLimits, subject);
+        };
+        let state = &mut self.accounts[index as usize];
+        state.tier = tier;
+        state.limits = limits;
+        state.stp = stp.unwrap_or(state.stp);
+        events.push(Event::AccountLimitsSet {
+            account,
+            tier,
+            stp: state.stp,
+            max_open_orders: limits.max_open_orders,
+            min_stake_minor: limits.min_stake_minor,
+            max_stake_minor: limits.max_stake_minor,
+            max_market_exposure_minor: limits.max_market_exposure_minor,
+        });
     }
 
     /// Looks up an account that may trade or move money (a trader, not a house account).

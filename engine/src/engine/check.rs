@@ -133,6 +133,8 @@ impl<B: OrderBook> Engine<B> {
             r.lock_at_ns.unwrap_or(u64::MAX),
             r.close_at_ns.unwrap_or(u64::MAX),
             r.bet_delay_ns,
+            r.end_at_ns.unwrap_or(u64::MAX),
+            u64::from(r.lock_before_end_ms),
             market.book_seq,
         ] {
             h.u64(value);
@@ -188,6 +190,29 @@ impl<B: OrderBook> Engine<B> {
                 h.i64(weight);
             }
         }
+    }
+
+    /// Checks the account indexes (by id, and in id order) against the accounts.
+    fn validate_account_indexes(&self) -> Result<(), String> {
+        if self.account_index.len() != self.accounts.len()
+            || self.accounts_by_id.len() != self.accounts.len()
+        {
+            return Err(format!(
+                "{} accounts, {} indexed, {} in id order",
+                self.accounts.len(),
+                self.account_index.len(),
+                self.accounts_by_id.len()
+            ));
+        }
+        for (index, account) in self.accounts.iter().enumerate() {
+            let index = Some(&(index as u32));
+            if self.account_index.get(&account.id) != index
+                || self.accounts_by_id.get(&account.id) != index
+            {
+                return Err(format!("account {}: not indexed to itself", account.id.0));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the API key index against the keys on the accounts.
@@ -309,6 +334,7 @@ impl<B: OrderBook> Engine<B> {
     /// - the API key index names exactly the accounts' keys, no house account has a key and no
     ///   key id is 0.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_account_indexes()?;
         self.validate_api_keys()?;
         let mut resting = 0u32;
         let mut per_account = vec![0u32; self.accounts.len()];

@@ -28,8 +28,8 @@ use super::{Account, Engine, Market};
 use crate::book::OrderBook;
 use crate::config::{
     BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE, EngineConfig,
-    MAX_AMOUNT_MINOR, MAX_SELECTIONS, ODDS_CHANGE_THRESHOLD_RANGE, ODDS_HEARTBEAT_RANGE,
-    ODDS_TICK_INTERVAL_RANGE, PRICE_BAND_RANGE, TAKEOUT_RANGE,
+    LOCK_BEFORE_END_RANGE, MAX_AMOUNT_MINOR, MAX_SELECTIONS, ODDS_CHANGE_THRESHOLD_RANGE,
+    ODDS_HEARTBEAT_RANGE, ODDS_TICK_INTERVAL_RANGE, PRICE_BAND_RANGE, TAKEOUT_RANGE,
 };
 use crate::event::MAX_PLACES;
 use crate::hash::StateHasher;
@@ -442,6 +442,11 @@ pub(super) fn restore<B: OrderBook>(image: EngineImage) -> Result<Engine<B>, Sna
     engine.seq = header.seq;
     engine.ts_ns = header.ts_ns;
     engine.next_order_id = header.next_order_id;
+    engine.accounts_by_id = accounts
+        .iter()
+        .enumerate()
+        .map(|(index, account)| (account.id, index as u32))
+        .collect();
     engine.accounts = accounts;
     engine.account_index = account_index;
     engine.api_keys = api_keys;
@@ -657,6 +662,8 @@ fn rules_in_range(rules: &MarketRules, kind: MarketKind) -> bool {
         && ms_in(rules.bet_delay_ns, BET_DELAY_RANGE)
         && rules.lock_at_ns != Some(u64::MAX)
         && rules.close_at_ns != Some(u64::MAX)
+        && rules.end_at_ns != Some(u64::MAX)
+        && LOCK_BEFORE_END_RANGE.contains(&rules.lock_before_end_ms)
 }
 
 /// Bets name existing accounts and selections, stakes are in range, and the live ones add up
@@ -874,6 +881,24 @@ mod tests {
                 Box::new(|image| image.accounts[2].api_key = None),
             ),
             (
+                "account limits changed",
+                Box::new(|image| image.accounts[2].limits.max_open_orders += 1),
+            ),
+            (
+                "end time changed",
+                Box::new(|image| {
+                    let rules = &mut image.markets[0].rules;
+                    rules.end_at_ns = Some(rules.end_at_ns.map_or(1, |end| end + 1));
+                }),
+            ),
+            (
+                "lock lead changed",
+                Box::new(|image| {
+                    let rules = &mut image.markets[0].rules;
+                    rules.lock_before_end_ms = 1_000 + (rules.lock_before_end_ms + 1) % 4_000;
+                }),
+            ),
+            (
                 "deadline not scheduled",
                 Box::new(|image| {
                     let market = image
@@ -1054,6 +1079,14 @@ mod tests {
                         .unwrap();
                     market.rules.takeout_bps = 20_000;
                 }),
+            ),
+            (
+                "lock lead out of range",
+                Box::new(|image| image.markets[0].rules.lock_before_end_ms = 0),
+            ),
+            (
+                "end time at the deadline set's never",
+                Box::new(|image| image.markets[0].rules.end_at_ns = Some(u64::MAX)),
             ),
             (
                 "repeated client order id",

@@ -4,7 +4,7 @@ use rustc_hash::FxHashMap;
 
 use super::{Engine, Market, Subject, market_data, pools, reject, votes};
 use crate::book::OrderBook;
-use crate::command::{CommandKind, MarketSpec};
+use crate::command::{CommandKind, MarketKnobs, MarketSpec};
 use crate::config::{
     BET_DELAY_RANGE, CIRCUIT_BREAKER_RANGE, CIRCUIT_BREAKER_WINDOW_RANGE, LOCK_BEFORE_END_RANGE,
     MAX_AMOUNT_MINOR, MAX_SELECTIONS, MarketDefaults, ODDS_CHANGE_THRESHOLD_RANGE,
@@ -44,6 +44,11 @@ pub(super) struct MarketRules {
     /// When the market closes; cleared once it has.
     pub close_at_ns: Option<u64>,
     pub bet_delay_ns: u64,
+    /// The end time the lock was scheduled from (`end_at`); `None` when the lock was given as
+    /// `lock_at` or there is none. It stays after the lock has happened.
+    pub end_at_ns: Option<u64>,
+    /// How long before `end_at` the market locks, in milliseconds.
+    pub lock_before_end_ms: u32,
 }
 
 const NS_PER_MS: u64 = 1_000_000;
@@ -116,7 +121,186 @@ impl MarketRules {
             lock_at_ns,
             close_at_ns: spec.close_at,
             bet_delay_ns: u64::from(spec.bet_delay_ms) * NS_PER_MS,
+            end_at_ns: spec.end_at,
+            lock_before_end_ms: lock_before_end,
         })
+    }
+
+    /// These rules with the knobs given changed, each checked against its range as at
+    /// creation; `None` if one is out of range (or an in-play delay is asked of a pool).
+    fn with_knobs(&self, knobs: &MarketKnobs, kind: MarketKind) -> Option<MarketRules> {
+        fn set<T: PartialOrd + Copy>(
+            to: &mut T,
+            value: Option<T>,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Option<()> {
+            if let Some(value) = value {
+                if !range.contains(&value) {
+                    return None;
+                }
+                *to = value;
+            }
+            Some(())
+        }
+        // A time in milliseconds, kept in nanoseconds.
+        fn ms(
+            to: &mut u64,
+            value: Option<u32>,
+            range: std::ops::RangeInclusive<u32>,
+        ) -> Option<()> {
+            if let Some(ms) = value {
+                if !range.contains(&ms) {
+                    return None;
+                }
+                *to = u64::from(ms) * NS_PER_MS;
+            }
+            Some(())
+        }
+        // 0 removes a market limit; anything else is a limit of 1 to MAX_AMOUNT_MINOR.
+        fn limit(to: &mut i64, value: Option<i64>) -> Option<()> {
+            match value {
+                None => {}
+                Some(0) => *to = i64::MAX,
+                Some(v) if (1..=MAX_AMOUNT_MINOR).contains(&v) => *to = v,
+                Some(_) => return None,
+            }
+            Some(())
+        }
+        let mut r = *self;
+        set(
+            &mut r.odds_change_threshold_bps,
+            knobs.odds_change_threshold_bps,
+            ODDS_CHANGE_THRESHOLD_RANGE,
+        )?;
+        ms(
+            &mut r.odds_tick_interval_ns,
+            knobs.odds_tick_interval_ms,
+            ODDS_TICK_INTERVAL_RANGE,
+        )?;
+        ms(
+            &mut r.odds_heartbeat_ns,
+            knobs.odds_heartbeat_ms,
+            ODDS_HEARTBEAT_RANGE,
+        )?;
+        set(
+            &mut r.circuit_breaker_bps,
+            knobs.circuit_breaker_bps,
+            CIRCUIT_BREAKER_RANGE,
+        )?;
+        ms(
+            &mut r.circuit_breaker_window_ns,
+            knobs.circuit_breaker_window_ms,
+            CIRCUIT_BREAKER_WINDOW_RANGE,
+        )?;
+        set(
+            &mut r.circuit_breaker_min_pool_minor,
+            knobs.circuit_breaker_min_pool_minor,
+            0..=MAX_AMOUNT_MINOR,
+        )?;
+        match knobs.price_band_bps {
+            None => {}
+            Some(0) => r.price_band_bps = None,
+            Some(band) if PRICE_BAND_RANGE.contains(&band) => r.price_band_bps = Some(band),
+            Some(_) => return None,
+        }
+        limit(&mut r.max_bet_minor, knobs.max_bet_minor)?;
+        limit(&mut r.max_exposure_minor, knobs.max_exposure_minor)?;
+        ms(&mut r.bet_delay_ns, knobs.bet_delay_ms, BET_DELAY_RANGE)?;
+        if kind == MarketKind::Pool && r.bet_delay_ns != 0 {
+            return None;
+        }
+        Some(r)
+    }
+
+    /// The `market_knobs_set` event of these rules.
+    fn knobs_event(&self, market: MarketId) -> Event {
+        let ms = |ns: u64| (ns / NS_PER_MS) as u32;
+        let limit = |v: i64| if v == i64::MAX { 0 } else { v };
+        Event::MarketKnobsSet {
+            market,
+            odds_change_threshold_bps: self.odds_change_threshold_bps,
+            circuit_breaker_bps: self.circuit_breaker_bps,
+            price_band_bps: self.price_band_bps.unwrap_or(0),
+            odds_tick_interval_ms: ms(self.odds_tick_interval_ns),
+            odds_heartbeat_ms: ms(self.odds_heartbeat_ns),
+            circuit_breaker_window_ms: ms(self.circuit_breaker_window_ns),
+            bet_delay_ms: ms(self.bet_delay_ns),
+            circuit_breaker_min_pool_minor: self.circuit_breaker_min_pool_minor,
+            max_bet_minor: limit(self.max_bet_minor),
+            max_exposure_minor: limit(self.max_exposure_minor),
+        }
+    }
+}
+
+/// What `schedule_market` asks for (see [`crate::Command::ScheduleMarket`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ScheduleChange {
+    pub lock_at: Option<u64>,
+    pub end_at: Option<u64>,
+    pub lock_before_end_ms: Option<u32>,
+    pub close_at: Option<u64>,
+    pub clear_lock: bool,
+    pub clear_close: bool,
+}
+
+impl ScheduleChange {
+    /// Whether it sets a lock (a time, an end time or a new lead).
+    fn sets_lock(&self) -> bool {
+        self.lock_at.is_some() || self.end_at.is_some() || self.lock_before_end_ms.is_some()
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.sets_lock() && self.close_at.is_none() && !self.clear_lock && !self.clear_close
+    }
+
+    /// The rules with this schedule applied at time `now`, or why not.
+    fn apply(&self, rules: &MarketRules, now: u64) -> Result<MarketRules, RejectReason> {
+        let malformed = (self.lock_at.is_some() && self.end_at.is_some())
+            || (self.clear_lock && self.sets_lock())
+            || (self.clear_close && self.close_at.is_some())
+            || self
+                .lock_before_end_ms
+                .is_some_and(|lead| !LOCK_BEFORE_END_RANGE.contains(&lead));
+        if malformed {
+            return Err(RejectReason::InvalidSchedule);
+        }
+        let mut r = *rules;
+        if let Some(lead) = self.lock_before_end_ms {
+            r.lock_before_end_ms = lead;
+        }
+        let lead_ns = u64::from(r.lock_before_end_ms) * NS_PER_MS;
+        if let Some(lock_at) = self.lock_at {
+            r.lock_at_ns = Some(lock_at);
+            r.end_at_ns = None;
+        } else if let Some(end_at) = self.end_at {
+            r.end_at_ns = Some(end_at);
+            r.lock_at_ns = Some(end_at.saturating_sub(lead_ns));
+        } else if self.lock_before_end_ms.is_some() {
+            // A new lead alone moves a lock scheduled from an end time.
+            let end_at = r.end_at_ns.ok_or(RejectReason::InvalidSchedule)?;
+            r.lock_at_ns = Some(end_at.saturating_sub(lead_ns));
+        }
+        if self.clear_lock {
+            r.lock_at_ns = None;
+            r.end_at_ns = None;
+        }
+        if let Some(close_at) = self.close_at {
+            r.close_at_ns = Some(close_at);
+        }
+        if self.clear_close {
+            r.close_at_ns = None;
+        }
+        // Every time given, and a lock it moves, is after this input (so that nothing
+        // scheduled here is already due) and is not the deadline set's "never".
+        let new_lock = r.lock_at_ns.filter(|_| self.sets_lock());
+        let future = [self.lock_at, self.end_at, self.close_at, new_lock]
+            .into_iter()
+            .flatten()
+            .all(|t| t > now && t != u64::MAX);
+        if !future {
+            return Err(RejectReason::InvalidSchedule);
+        }
+        Ok(r)
     }
 }
 
@@ -398,6 +582,91 @@ impl<B: OrderBook> Engine<B> {
             return;
         };
         self.void(events, index, StatusCause::Operator);
+    }
+
+    /// Changes some of a market's knobs (`set_market_knobs`). The new values apply from this
+    /// input on: ticks are judged, and the market's deadline is moved, at its end.
+    pub(super) fn set_market_knobs(&mut self, events: &mut Vec<Event>, knobs: &MarketKnobs) {
+        let command = CommandKind::SetMarketKnobs;
+        let subject = Subject {
+            market: Some(knobs.market),
+            ..Subject::default()
+        };
+        let Some(index) = self.market_index.get(&knobs.market).copied() else {
+            return reject(events, command, RejectReason::UnknownMarket, subject);
+        };
+        let market = &self.markets[index as usize];
+        if market.status.is_final() {
+            return reject(events, command, RejectReason::MarketFinalized, subject);
+        }
+        if knobs.is_empty() {
+            return reject(events, command, RejectReason::NothingToChange, subject);
+        }
+        let Some(rules) = market.rules.with_knobs(knobs, market.kind) else {
+            return reject(
+                events,
+                command,
+                RejectReason::InvalidMarketDefinition,
+                subject,
+            );
+        };
+        let market = &mut self.markets[index as usize];
+        market.rules = rules;
+        events.push(rules.knobs_event(market.id));
+        self.touch(index);
+    }
+
+    /// Moves, sets or clears a market's lock and close (`schedule_market`); the market's entry
+    /// in the deadline set follows at the end of the input.
+    pub(super) fn schedule_market(
+        &mut self,
+        events: &mut Vec<Event>,
+        market: MarketId,
+        change: ScheduleChange,
+    ) {
+        let command = CommandKind::ScheduleMarket;
+        let subject = Subject {
+            market: Some(market),
+            ..Subject::default()
+        };
+        let Some(index) = self.market_index.get(&market).copied() else {
+            return reject(events, command, RejectReason::UnknownMarket, subject);
+        };
+        let state = &self.markets[index as usize];
+        let allowed = match state.status {
+            MarketStatus::Settled | MarketStatus::Voided => {
+                return reject(events, command, RejectReason::MarketFinalized, subject);
+            }
+            // A closed market has nothing left to lock or close; a suspended one is already
+            // locked (its close may still move, and a lock left over may be cleared).
+            MarketStatus::Closed => false,
+            MarketStatus::Suspended => !change.sets_lock(),
+            MarketStatus::Pending | MarketStatus::Open => true,
+        };
+        if !allowed {
+            return reject(
+                events,
+                command,
+                RejectReason::InvalidMarketTransition,
+                subject,
+            );
+        }
+        if change.is_empty() {
+            return reject(events, command, RejectReason::NothingToChange, subject);
+        }
+        let rules = match change.apply(&state.rules, self.ts_ns) {
+            Ok(rules) => rules,
+            Err(reason) => return reject(events, command, reason, subject),
+        };
+        self.markets[index as usize].rules = rules;
+        events.push(Event::MarketScheduled {
+            market,
+            lock_at: rules.lock_at_ns,
+            end_at: rules.end_at_ns,
+            close_at: rules.close_at_ns,
+            lock_before_end_ms: rules.lock_before_end_ms,
+        });
+        self.touch(index);
     }
 
     /// Calls a market that is not final off: orders are cancelled, bets refunded and every

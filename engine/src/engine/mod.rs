@@ -132,6 +132,8 @@ pub struct Engine<B: OrderBook = LadderBook> {
     next_order_id: u64,
     accounts: Vec<Account>,
     account_index: FxHashMap<AccountId, u32>,
+    /// Account id -> account index, in id order (for listing accounts a page at a time).
+    accounts_by_id: std::collections::BTreeMap<AccountId, u32>,
     /// API key id -> account index, for every account with a key.
     api_keys: FxHashMap<u64, u32>,
     markets: Vec<Market<B>>,
@@ -251,6 +253,7 @@ impl<B: OrderBook> Engine<B> {
             next_order_id: 1,
             accounts: Vec::new(),
             account_index: FxHashMap::default(),
+            accounts_by_id: std::collections::BTreeMap::new(),
             api_keys: FxHashMap::default(),
             markets: Vec::new(),
             market_index: FxHashMap::default(),
@@ -429,6 +432,47 @@ impl<B: OrderBook> Engine<B> {
                 key_id,
                 secret,
             } => self.set_api_key(events, *account, *key_id, *secret),
+            Command::SetAccountLimits {
+                account,
+                tier,
+                min_stake_minor,
+                max_stake_minor,
+                max_market_exposure_minor,
+                max_open_orders,
+                stp,
+            } => self.set_account_limits(
+                events,
+                *account,
+                *tier,
+                [
+                    *min_stake_minor,
+                    *max_stake_minor,
+                    *max_market_exposure_minor,
+                ],
+                *max_open_orders,
+                *stp,
+            ),
+            Command::SetMarketKnobs(knobs) => self.set_market_knobs(events, knobs),
+            Command::ScheduleMarket {
+                market,
+                lock_at,
+                end_at,
+                lock_before_end_ms,
+                close_at,
+                clear_lock,
+                clear_close,
+            } => self.schedule_market(
+                events,
+                *market,
+                markets::ScheduleChange {
+                    lock_at: *lock_at,
+                    end_at: *end_at,
+                    lock_before_end_ms: *lock_before_end_ms,
+                    close_at: *close_at,
+                    clear_lock: *clear_lock,
+                    clear_close: *clear_close,
+                },
+            ),
         }
     }
 
@@ -601,6 +645,7 @@ impl<B: OrderBook> Engine<B> {
             positions: Vec::new(),
         });
         self.account_index.insert(id, index);
+        self.accounts_by_id.insert(id, index);
         index
     }
 }

@@ -341,8 +341,13 @@ impl<B: OrderBook> Engine<B> {
     fn delay_order(&mut self, events: &mut Vec<Event>, mut order: Order, delay_ns: u64) {
         order.delayed = true;
         let slot = self.store_order(order);
-        let until = self.ts_ns.saturating_add(delay_ns);
         let market = &mut self.markets[order.market as usize];
+        // Orders enter in the order they were placed: after a shorter delay was set
+        // (`set_market_knobs`), a new order still waits for those placed before it.
+        let until = self
+            .ts_ns
+            .saturating_add(delay_ns)
+            .max(market.delayed.back().map_or(0, |&(_, _, until)| until));
         market.delayed.push_back((slot, order.id, until));
         events.push(Event::OrderDelayed {
             order_id: order.id,

@@ -77,13 +77,16 @@ pub fn market_of(command: &Command) -> Option<MarketId> {
         | Command::PlaceBet { market, .. }
         | Command::CancelBet { market, .. }
         | Command::ReferenceOdds { market, .. }
-        | Command::Vote { market, .. } => Some(*market),
+        | Command::Vote { market, .. }
+        | Command::ScheduleMarket { market, .. } => Some(*market),
+        Command::SetMarketKnobs(knobs) => Some(knobs.market),
         Command::MassCancel { market, .. } => *market,
         Command::CreateAccount { .. }
         | Command::Deposit { .. }
         | Command::Withdraw { .. }
         | Command::KillSwitch { .. }
         | Command::SetApiKey { .. }
+        | Command::SetAccountLimits { .. }
         | Command::Timer {}
         | Command::Balances {} => None,
     }

@@ -28,6 +28,11 @@
 //! locks, in-play delays, tick heartbeats, vote windows), checking every `timer_interval`.
 //! When idle it spins, yields or parks according to [`IdleStrategy`].
 //!
+//! The loop measures itself without slowing down: counters of commands, events, batches,
+//! rejects by reason and journal bytes, and the latencies of its stages (queue wait, apply,
+//! commit) recorded on its own thread and merged for readers every 100 ms ([`metrics`],
+//! [`ShardHandle::stats`]). Those clocks never reach the engine.
+//!
 //! Startup recovers the newest valid snapshot and replays the journal after it, checking the
 //! re-produced events against the recorded ones; a new journal starts with a genesis snapshot
 //! of the empty engine at sequence 0, which records the engine's configuration. Shutdown drains
@@ -36,11 +41,13 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod assign;
+pub mod metrics;
 mod recorder;
 mod replay;
 mod snapshots;
 
 pub use assign::{ShardMap, market_of};
+pub use metrics::{ShardProbe, ShardStats};
 pub use recorder::Recorder;
 pub use replay::{ReplayError, ReplayOptions, Replayed, Start, replay, replay_with};
 
@@ -57,6 +64,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use crossbeam_utils::Backoff;
 use oddsmatch_journal::{Journal, JournalConfig, JournalError, Recovery, SnapshotStore};
 
+use metrics::{ShardMeter, clock_ns};
 use snapshots::{SnapshotWriter, Written};
 
 use crate::book::LadderBook;
@@ -262,11 +270,17 @@ pub struct Request {
 /// What the shard's queue carries: commands and queries, in the order they were queued.
 #[derive(Debug)]
 enum Queued {
-    /// A command, to apply and journal.
-    Command(Request),
+    /// A command, to apply and journal, with when it was queued ([`clock_ns`]; 0: unknown).
+    Command(Request, u64),
     /// A market-data snapshot, sent on the market-data queue after the batch it was taken
     /// in.
     MarketSnapshot,
+    /// A command whose committed batch also goes to `reply` (an operator's tool waiting for
+    /// its own outcome).
+    CommandTo(Request, u64, Sender<Arc<Batch>>),
+    /// A snapshot of the engine, taken after the batch it arrived in (or, while one is being
+    /// written, after that one); its sequence number goes to `reply`.
+    Snapshot(Sender<u64>),
     /// A query, answered after the batch it was taken in.
     Query {
         /// The caller's correlation, returned with the answer.
@@ -342,7 +356,46 @@ pub struct Submitter {
 impl Submitter {
     /// Queues a command, or says at once why not.
     pub fn submit(&self, tag: u64, command: Command) -> Result<(), SubmitError> {
-        self.send(Queued::Command(Request { tag, command }))
+        self.submit_at(tag, command, clock_ns())
+    }
+
+    /// [`Submitter::submit`] for a caller that has just read [`clock_ns`] (`queued_ns`), the
+    /// start of the command's wait in the queue ([`ShardStats::queue_wait`]).
+    pub fn submit_at(&self, tag: u64, command: Command, queued_ns: u64) -> Result<(), SubmitError> {
+        self.send(Queued::Command(Request { tag, command }, queued_ns))
+    }
+
+    /// Like [`Submitter::submit`], and the committed batch holding the command's outcome is
+    /// also sent to `reply` (find it by `tag`); it still goes to the acknowledgement queue as
+    /// well. A full or closed `reply` drops it.
+    pub fn submit_to(
+        &self,
+        tag: u64,
+        command: Command,
+        reply: Sender<Arc<Batch>>,
+    ) -> Result<(), SubmitError> {
+        self.send(Queued::CommandTo(
+            Request { tag, command },
+            clock_ns(),
+            reply,
+        ))
+    }
+
+    /// Asks for a snapshot of the engine now, behind the commands queued so far. The
+    /// sequence number it is taken at goes to `reply` when it is handed to the snapshot
+    /// writer; [`Watermark::snapshot_seq`] reaches it once the file is written.
+    pub fn request_snapshot(&self, reply: Sender<u64>) -> Result<(), SubmitError> {
+        self.send(Queued::Snapshot(reply))
+    }
+
+    /// Requests in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Requests the queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.capacity().unwrap_or(usize::MAX)
     }
 
     /// Queues a query behind the commands queued so far, or says at once why not. Its
@@ -411,6 +464,9 @@ pub struct Batch {
     pub events: Vec<Event>,
     /// Whether the batch was on disk when published (always under `sync`).
     pub durable: bool,
+    /// When the shard published it: [`metrics::clock_ns`] after the commit. For measuring the
+    /// stages after the shard; never part of the journal.
+    pub published_ns: u64,
 }
 
 impl Batch {
@@ -426,6 +482,7 @@ impl Batch {
         self.outcomes.clear();
         self.events.clear();
         self.durable = false;
+        self.published_ns = 0;
     }
 }
 
@@ -541,6 +598,8 @@ pub struct ShardHandle {
     market_data: Receiver<MarketData>,
     answers: Receiver<Answer>,
     watermark: Arc<Watermark>,
+    stats: Arc<ShardStats>,
+    shard: u16,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<StopReport, ShardError>>>,
@@ -581,6 +640,8 @@ impl ShardHandle {
             .store(report.snapshot_seq.unwrap_or(0), Ordering::Release);
         let stop = Arc::new(AtomicBool::new(false));
         let halt = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(ShardStats::default());
+        let number = config.shard;
         let shard = ShardLoop {
             engine,
             journal,
@@ -598,12 +659,15 @@ impl ShardHandle {
             answers: answers_tx,
             queries: Vec::new(),
             snapshot_asked: false,
+            replies: Vec::new(),
+            snapshot_replies: Vec::new(),
             watermark: watermark.clone(),
             stop: stop.clone(),
             halt: halt.clone(),
             pool: Vec::new(),
             last_ts_ns: 0,
             since_snapshot: report.replayed,
+            meter: ShardMeter::new(stats.clone()),
             config,
         };
         let thread = std::thread::Builder::new()
@@ -616,6 +680,8 @@ impl ShardHandle {
             market_data: md_rx,
             answers: answers_rx,
             watermark,
+            stats,
+            shard: number,
             stop,
             halt,
             thread: Some(thread),
@@ -663,6 +729,25 @@ impl ShardHandle {
     /// The shard's journal watermarks and counters.
     pub fn watermark(&self) -> &Arc<Watermark> {
         &self.watermark
+    }
+
+    /// The shard's counters and stage latencies.
+    pub fn stats(&self) -> &Arc<ShardStats> {
+        &self.stats
+    }
+
+    /// Everything a watcher reads of the shard (counters, latencies, queue depths), detached
+    /// from the handle so that another thread can keep it.
+    pub fn probe(&self) -> ShardProbe {
+        ShardProbe {
+            shard: self.shard,
+            watermark: self.watermark.clone(),
+            stats: self.stats.clone(),
+            submitter: self.submitter.clone(),
+            acks: self.acks.clone(),
+            market_data: self.market_data.clone(),
+            answers: self.answers.clone(),
+        }
     }
 
     /// What recovery found.
@@ -777,6 +862,10 @@ struct ShardLoop<C> {
     queries: Vec<(u64, Query, Option<Sender<Answer>>)>,
     /// A market-data snapshot was asked for in the batch being applied.
     snapshot_asked: bool,
+    /// Where the batch being applied goes besides the acknowledgement queue.
+    replies: Vec<Sender<Arc<Batch>>>,
+    /// Callers waiting for an engine snapshot to be taken.
+    snapshot_replies: Vec<Sender<u64>>,
     watermark: Arc<Watermark>,
     stop: Arc<AtomicBool>,
     halt: Arc<AtomicBool>,
@@ -784,6 +873,8 @@ struct ShardLoop<C> {
     pool: Vec<Arc<Batch>>,
     last_ts_ns: u64,
     since_snapshot: u64,
+    /// Counters and stage latencies (clocks outside the engine; see [`metrics`]).
+    meter: ShardMeter,
     config: ShardConfig,
 }
 
@@ -809,6 +900,7 @@ impl<C: Clock> ShardLoop<C> {
             let due = last_timer_check.elapsed() >= self.config.timer_interval;
             if first.is_none() && !due {
                 self.journal.tick()?;
+                self.meter.idle();
                 self.snapshot_written()?;
                 match self.idle(&backoff) {
                     Some(request) => self.batch(Some(request))?,
@@ -851,6 +943,7 @@ impl<C: Clock> ShardLoop<C> {
     /// Applies `first` and whatever else is queued (up to `batch_max`), plus a timer if
     /// something is due, commits, publishes, then answers the batch's queries.
     fn batch(&mut self, first: Option<Queued>) -> Result<(), ShardError> {
+        let started_ns = clock_ns();
         let mut batch = self.take_batch();
         let target = Arc::get_mut(&mut batch).expect("a reclaimed batch has no other owner");
         target.shard = self.config.shard;
@@ -859,9 +952,20 @@ impl<C: Clock> ShardLoop<C> {
         let mut count = 0;
         while let Some(item) = next {
             match item {
-                Queued::Command(request) => self.apply(request.tag, request.command, target)?,
+                Queued::Command(request, queued_ns) => {
+                    let now_ns = if count == 0 { started_ns } else { clock_ns() };
+                    self.meter.dequeued(queued_ns, now_ns);
+                    self.apply(request.tag, request.command, target)?;
+                }
                 Queued::Query { tag, query, reply } => self.queries.push((tag, query, reply)),
                 Queued::MarketSnapshot => self.snapshot_asked = true,
+                Queued::CommandTo(request, queued_ns, reply) => {
+                    let now_ns = if count == 0 { started_ns } else { clock_ns() };
+                    self.meter.dequeued(queued_ns, now_ns);
+                    self.apply(request.tag, request.command, target)?;
+                    self.replies.push(reply);
+                }
+                Queued::Snapshot(reply) => self.snapshot_replies.push(reply),
             }
             count += 1;
             next = if count < self.config.batch_max {
@@ -881,14 +985,22 @@ impl<C: Clock> ShardLoop<C> {
             if self.answer_queries() {
                 self.notify();
             }
-            return Ok(());
+            return self.take_asked_snapshot();
         }
+        let applied_ns = clock_ns();
         self.journal.commit()?;
+        let committed_ns = clock_ns();
         let seq = self.engine.seq();
         let durable = self.journal.durable_seq();
         target.durable = durable >= seq;
+        target.published_ns = committed_ns;
+        self.meter
+            .committed(started_ns, applied_ns, committed_ns, target.events.len());
         self.watermark.journaled.store(seq, Ordering::Release);
         self.watermark.durable.store(durable, Ordering::Release);
+        for reply in self.replies.drain(..) {
+            let _ = reply.try_send(batch.clone());
+        }
         self.publish(batch);
         self.send_market_snapshot();
         self.answer_queries();
@@ -900,7 +1012,7 @@ impl<C: Clock> ShardLoop<C> {
         {
             self.start_snapshot()?;
         }
-        Ok(())
+        self.take_asked_snapshot()
     }
 
     fn now(&mut self) -> u64 {
@@ -917,7 +1029,16 @@ impl<C: Clock> ShardLoop<C> {
         };
         let start = batch.events.len();
         let seq = self.engine.apply(&input, &mut batch.events);
+        for event in &batch.events[start..] {
+            if let Event::Rejected { reason, .. } = event {
+                self.meter.rejected(*reason);
+            }
+        }
         let payload = self.codec.encode(&input, &batch.events[start..]);
+        self.meter.applied(
+            tag == TAG_TIMER,
+            oddsmatch_journal::format::record_bytes(payload.len()),
+        );
         self.journal
             .append(seq, input.ts_ns, RECORD_INPUT, payload)?;
         batch.outcomes.push(Outcome {
@@ -1008,6 +1129,7 @@ impl<C: Clock> ShardLoop<C> {
         if self.queries.is_empty() {
             return false;
         }
+        self.meter.queries(self.queries.len());
         for (tag, query, reply) in self.queries.drain(..) {
             let answer = Answer {
                 shard: self.config.shard,
@@ -1034,6 +1156,19 @@ impl<C: Clock> ShardLoop<C> {
     }
 
     /// Serialises the current state and hands it to the snapshot writer thread.
+    /// Starts the snapshot callers asked for, unless one is being written (then after it).
+    fn take_asked_snapshot(&mut self) -> Result<(), ShardError> {
+        if self.snapshot_replies.is_empty() || self.snapshots.busy() {
+            return Ok(());
+        }
+        self.start_snapshot()?;
+        let seq = self.engine.seq();
+        for reply in self.snapshot_replies.drain(..) {
+            let _ = reply.try_send(seq);
+        }
+        Ok(())
+    }
+
     fn start_snapshot(&mut self) -> Result<(), ShardError> {
         // The snapshot must not claim a state whose records are not on disk.
         self.journal.flush()?;

@@ -620,13 +620,16 @@ pub fn event_market(event: &Event) -> Option<MarketId> {
         | Event::CircuitBreakerTripped { market, .. }
         | Event::OrderDelayed { market, .. }
         | Event::VoteAccepted { market, .. }
-        | Event::VoteResult { market, .. } => Some(market),
+        | Event::VoteResult { market, .. }
+        | Event::MarketKnobsSet { market, .. }
+        | Event::MarketScheduled { market, .. } => Some(market),
         Event::Rejected { market, .. } => market,
         Event::AccountCreated { .. }
         | Event::Ledger { .. }
         | Event::KillSwitch { .. }
         | Event::Balance { .. }
-        | Event::ApiKeySet { .. } => None,
+        | Event::ApiKeySet { .. }
+        | Event::AccountLimitsSet { .. } => None,
     }
 }
 
@@ -670,7 +673,8 @@ pub fn event_accounts(event: &Event) -> Vec<AccountId> {
         | Event::OrderDelayed { account, .. }
         | Event::VoteAccepted { account, .. }
         | Event::Balance { account, .. }
-        | Event::ApiKeySet { account, .. } => vec![account],
+        | Event::ApiKeySet { account, .. }
+        | Event::AccountLimitsSet { account, .. } => vec![account],
         Event::Rejected { account, .. } => account.into_iter().collect(),
         _ => Vec::new(),
     }

@@ -81,6 +81,20 @@ impl Harness {
         self.apply_input(&input)
     }
 
+    /// Applies a command at `ts_ns` (not before the last input's time); returns its events.
+    /// Later commands continue from that time.
+    pub fn apply_at(&mut self, ts_ns: u64, command: Command) -> Vec<Event> {
+        assert!(ts_ns >= self.ts_ns, "time never goes backwards");
+        self.ts_ns = ts_ns;
+        let input = Input { ts_ns, command };
+        self.apply_input(&input)
+    }
+
+    /// The time of the last input applied.
+    pub fn now(&self) -> u64 {
+        self.ts_ns
+    }
+
     /// Applies one sim line (`{"ts":1,"cmd":...}`); returns its events.
     pub fn apply_json(&mut self, line: &str) -> Vec<Event> {
         let input: Input =

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
+use oddsmatch_engine::shard::metrics::{LatencyRecorder, clock_ns};
 use oddsmatch_engine::shard::{Answer, Batch, SubmitError, TAG_TIMER};
 use oddsmatch_engine::{
     AccountId, Command, Event, MarketId, MarketKind, Query, Quote, Reply, Role, Tier,
@@ -20,8 +21,8 @@ use super::reports::{Audience, Position, Recent, reports_of};
 use super::session::{Phase, Replay, Session};
 use super::throttle::{Cost, Throttle};
 use super::{
-    Control, DRAIN_DEADLINE, Doorbell, Gateway, GatewayConfig, GatewayReport, GatewayStats,
-    LISTENER, ShardLink, WAKER,
+    Control, DRAIN_DEADLINE, Doorbell, Gateway, GatewayConfig, GatewayLatency, GatewayReport,
+    GatewayStats, LISTENER, ShardLink, WAKER,
 };
 use crate::proto::{
     self, AnswerHeader, BalanceEntry, CHALLENGE_LEN, ClientMsg, EndReason, Login, LoginAccepted,
@@ -41,6 +42,9 @@ struct Inflight {
     request_id: u64,
     msg_type: u16,
     what: What,
+    /// When the read that brought the request's frame returned ([`clock_ns`]; 0 for what the
+    /// gateway sends on its own).
+    received_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,6 +95,36 @@ pub(crate) struct Core {
     /// Sessions whose sockets still hold bytes after their turn.
     unread: Vec<usize>,
     last_scan: Instant,
+    /// When the read whose frames are being processed returned ([`clock_ns`]).
+    received_ns: u64,
+    meter: Meter,
+}
+
+/// The gateway thread's latency recorders, merged into [`GatewayStats::latency`].
+struct Meter {
+    decode: LatencyRecorder,
+    ack: LatencyRecorder,
+    round_trip: LatencyRecorder,
+}
+
+impl Meter {
+    fn new(latency: &GatewayLatency) -> Meter {
+        Meter {
+            decode: LatencyRecorder::new(latency.decode.clone()),
+            ack: LatencyRecorder::new(latency.ack.clone()),
+            round_trip: LatencyRecorder::new(latency.round_trip.clone()),
+        }
+    }
+
+    /// Merges what was recorded if it is time; reads the clock only when something waits.
+    fn flush_if_due(&mut self) {
+        if self.decode.pending() || self.ack.pending() || self.round_trip.pending() {
+            let now_ns = clock_ns();
+            self.decode.flush_if_due(now_ns);
+            self.ack.flush_if_due(now_ns);
+            self.round_trip.flush_if_due(now_ns);
+        }
+    }
 }
 
 impl Core {
@@ -102,6 +136,7 @@ impl Core {
     ) -> io::Result<Core> {
         let (replay_jobs, replay_done) = replay::spawn(gateway.doorbell.waker.clone())?;
         let live = shards.iter().map(|s| s.start_seq).collect();
+        let meter = Meter::new(&stats.latency);
         let mut core = Core {
             poll: gateway.poll,
             listener: Some(gateway.listener),
@@ -126,6 +161,8 @@ impl Core {
             dirty: Vec::new(),
             unread: Vec::new(),
             last_scan: Instant::now(),
+            received_ns: 0,
+            meter,
         };
         core.load_markets()?;
         Ok(core)
@@ -220,6 +257,7 @@ impl Core {
                 self.retry_cancels();
             }
             self.flush_dirty(now);
+            self.meter.flush_if_due();
         }
     }
 
@@ -302,6 +340,7 @@ impl Core {
             if got {
                 session.last_received = now;
             }
+            self.received_ns = clock_ns();
             self.process_frames(slot, now);
             let Some(Some(session)) = self.sessions.get_mut(slot) else {
                 return;
@@ -899,12 +938,14 @@ impl Core {
         command: Command,
     ) {
         let tag = self.remember(slot, request_id, msg_type, What::Command);
+        let queued_ns = clock_ns();
         match self.shards[usize::from(shard)]
             .submitter
-            .submit(tag, command)
+            .submit_at(tag, command, queued_ns)
         {
             Ok(()) => {
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                self.meter.decode.record_since(self.received_ns, queued_ns);
             }
             Err(error) => {
                 self.inflight -= 1;
@@ -959,6 +1000,10 @@ impl Core {
             request_id,
             msg_type,
             what,
+            received_ns: match what {
+                What::Command => self.received_ns,
+                What::Read | What::KeyLookup | What::Cancel => 0,
+            },
         };
         self.inflight += 1;
         tag
@@ -1047,6 +1092,19 @@ impl Core {
             if !served && let Some((slot, session_id, request_id)) = origin_session {
                 self.request_done(slot, session_id, (request_id, msg_type), shard, outcome.seq);
             }
+            if let (Some((slot, session_id, _)), Some(origin)) = (origin_session, origin) {
+                self.ack_queued(slot, session_id, batch.published_ns, origin.received_ns);
+            }
+        }
+    }
+
+    /// Notes that the answer to a command is queued on its session, to time its write.
+    fn ack_queued(&mut self, slot: usize, session_id: u64, published_ns: u64, received_ns: u64) {
+        if let Some(Some(session)) = self.sessions.get_mut(slot)
+            && session.id == session_id
+            && session.is_active()
+        {
+            session.ack_queued(published_ns, received_ns);
         }
     }
 
@@ -1404,6 +1462,13 @@ impl Core {
             };
             if !session.blocked {
                 session.flush(now);
+            }
+            if session.has_written_ack() {
+                let now_ns = clock_ns();
+                while let Some(ack) = session.pop_written_ack() {
+                    self.meter.ack.record_since(ack.published_ns, now_ns);
+                    self.meter.round_trip.record_since(ack.received_ns, now_ns);
+                }
             }
             if session.dead || (session.end.is_some() && session.pending_out() == 0) {
                 self.close(slot);

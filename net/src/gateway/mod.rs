@@ -36,6 +36,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use mio::net::TcpListener;
 use mio::{Poll, Token, Waker};
+use oddsmatch_engine::shard::metrics::LatencyHistogram;
 use oddsmatch_engine::shard::{Answer, Batch, Notify, ShardHandle, Submitter};
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +160,24 @@ pub struct GatewayStats {
     pub slow_consumers: AtomicU64,
     /// Dead man's switches that fired.
     pub dead_man_fired: AtomicU64,
+    /// The gateway's stage latencies.
+    pub latency: GatewayLatency,
+}
+
+/// The latencies of the gateway's stages (`docs/metrics.md` draws their boundaries), recorded
+/// on the gateway thread and merged here every 100 ms.
+#[derive(Debug, Default)]
+pub struct GatewayLatency {
+    /// A read from a client's socket to the command of a frame it brought handed to the
+    /// shard's queue: decoding, validation, throttle and routing. One value per command queued.
+    pub decode: Arc<LatencyHistogram>,
+    /// A batch published by the shard (after its commit) to the write that put the last report
+    /// (or `request_done`) of one of its commands on the requester's socket. One value per
+    /// command answered to a connected session.
+    pub ack: Arc<LatencyHistogram>,
+    /// The read that brought a command's frame to the write of its last report: everything
+    /// the node does for a request. One value per command answered to a connected session.
+    pub round_trip: Arc<LatencyHistogram>,
 }
 
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);

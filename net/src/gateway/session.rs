@@ -1,5 +1,6 @@
 //! One client connection: its buffers, its login state and its timers.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,21 @@ pub(crate) struct Session {
     pub(crate) end: Option<EndReason>,
     /// The peer closed or the socket failed: drop it without writing.
     pub(crate) dead: bool,
+    /// Bytes written to the socket since the session opened.
+    written_total: u64,
+    /// Answers to commands still (partly) in `outbound`, oldest first, to time their writes.
+    acks: VecDeque<PendingAck>,
+}
+
+/// The answer to a command, queued and not yet written out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingAck {
+    /// Where its last byte is in the session's output stream (counted from the first byte).
+    end: u64,
+    /// When the shard published the batch that answered it.
+    pub(crate) published_ns: u64,
+    /// When the read that brought the command returned.
+    pub(crate) received_ns: u64,
 }
 
 /// The read buffer's first size; it doubles while a frame does not fit, up to the limit.
@@ -98,6 +114,8 @@ impl Session {
             blocked: false,
             end: None,
             dead: false,
+            written_total: 0,
+            acks: VecDeque::new(),
         }
     }
 
@@ -183,6 +201,35 @@ impl Session {
         self.outbound.len() - self.written
     }
 
+    /// Notes that everything queued so far answers a command, to time its write. An answer
+    /// held behind a replay in progress is not timed.
+    pub(crate) fn ack_queued(&mut self, published_ns: u64, received_ns: u64) {
+        if self.replay.is_some() {
+            return;
+        }
+        self.acks.push_back(PendingAck {
+            end: self.written_total + self.pending_out() as u64,
+            published_ns,
+            received_ns,
+        });
+    }
+
+    /// Whether the oldest answer noted is written out.
+    pub(crate) fn has_written_ack(&self) -> bool {
+        self.acks
+            .front()
+            .is_some_and(|ack| ack.end <= self.written_total)
+    }
+
+    /// The oldest answer noted, if it is written out.
+    pub(crate) fn pop_written_ack(&mut self) -> Option<PendingAck> {
+        if self.has_written_ack() {
+            self.acks.pop_front()
+        } else {
+            None
+        }
+    }
+
     /// Writes what it can. Returns whether the socket failed.
     pub(crate) fn flush(&mut self, now: Instant) {
         while self.written < self.outbound.len() {
@@ -193,6 +240,7 @@ impl Session {
                 }
                 Ok(n) => {
                     self.written += n;
+                    self.written_total += n as u64;
                     self.last_sent = now;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use oddsmatch_engine::shard::metrics::{LatencyRecorder, clock_ns};
 use oddsmatch_engine::shard::{Batch, MarketData, MarketSnapshot, Submitter};
 use oddsmatch_engine::{Event, MarketId, MarketOdds, MarketStatus, SelectionId, Side};
 use tokio::sync::mpsc;
@@ -95,6 +96,8 @@ const MAX_PENDING_STATUS: usize = 256;
 
 pub(crate) struct Hub {
     config: MarketDataConfig,
+    /// What an operator may change while the hub runs (`max_lag_ms`).
+    pub(crate) knobs: Arc<super::LiveKnobs>,
     stats: Arc<MdStats>,
     markets: HashMap<MarketId, Market>,
     subs: HashMap<SubId, Sub>,
@@ -105,6 +108,8 @@ pub(crate) struct Hub {
     /// Subscribers stale on some market (looked at every tick).
     stale_subs: BTreeSet<SubId>,
     scratch: Vec<u8>,
+    /// Batch published to its frames handed to the subscribers ([`MdStats::latency`]).
+    fanout: LatencyRecorder,
 }
 
 fn frame(msg: &MdServerMsg, scratch: &mut Vec<u8>) -> Bytes {
@@ -181,7 +186,9 @@ impl Hub {
             })
             .collect();
         Hub {
+            knobs: Arc::new(super::LiveKnobs::new(&config)),
             config,
+            fanout: LatencyRecorder::new(stats.latency.fanout.clone()),
             stats,
             markets: HashMap::new(),
             subs: HashMap::new(),
@@ -436,8 +443,12 @@ impl Hub {
 
     /// Stale subscribers with room again get what they missed; those stale too long go.
     pub(crate) fn tick(&mut self) {
+        if self.fanout.pending() {
+            self.fanout.flush_if_due(clock_ns());
+        }
         let now = Instant::now();
-        let max_lag = Duration::from_millis(self.config.max_lag_ms);
+        let max_lag_ms = self.knobs.max_lag_ms();
+        let max_lag = Duration::from_millis(max_lag_ms);
         let stale: Vec<SubId> = self.stale_subs.iter().copied().collect();
         for sub in stale {
             let Some(s) = self.subs.get(&sub).filter(|s| !s.stale.is_empty()) else {
@@ -450,7 +461,7 @@ impl Hub {
                 self.disconnect(
                     sub,
                     EndReason::SlowConsumer,
-                    &format!("more than {} ms behind", self.config.max_lag_ms),
+                    &format!("more than {max_lag_ms} ms behind"),
                 );
                 continue;
             }
@@ -541,6 +552,9 @@ impl Hub {
         for (outcome, events) in batch.iter() {
             self.apply(outcome.ts_ns, events);
         }
+        let now_ns = clock_ns();
+        self.fanout.record_since(batch.published_ns, now_ns);
+        self.fanout.flush_if_due(now_ns);
     }
 
     /// Applies one input's events to the markets' states and fans them out.

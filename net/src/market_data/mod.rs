@@ -125,6 +125,59 @@ impl MarketDataConfig {
     }
 }
 
+/// The publisher's knobs an operator may change while it runs (`config set` on the admin
+/// socket); every session and the hub read them here rather than from the configuration.
+#[derive(Debug)]
+pub struct LiveKnobs {
+    anonymous: AtomicBool,
+    max_connections: AtomicU64,
+    max_lag_ms: AtomicU64,
+}
+
+impl LiveKnobs {
+    /// The knobs as configured.
+    pub fn new(config: &MarketDataConfig) -> LiveKnobs {
+        LiveKnobs {
+            anonymous: AtomicBool::new(config.anonymous),
+            max_connections: AtomicU64::new(config.max_connections as u64),
+            max_lag_ms: AtomicU64::new(config.max_lag_ms),
+        }
+    }
+
+    /// Whether sessions without a login may subscribe to `ticks` and `status`.
+    pub fn anonymous(&self) -> bool {
+        self.anonymous.load(Ordering::Relaxed)
+    }
+
+    /// Connections held at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.load(Ordering::Relaxed) as usize
+    }
+
+    /// How long a subscriber may stay stale before it is disconnected.
+    pub fn max_lag_ms(&self) -> u64 {
+        self.max_lag_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`LiveKnobs::anonymous`]: sessions subscribed anonymously keep what they have;
+    /// new anonymous subscriptions follow the new setting.
+    pub fn set_anonymous(&self, on: bool) {
+        self.anonymous.store(on, Ordering::Relaxed);
+    }
+
+    /// Sets [`LiveKnobs::max_connections`] (at least 1); sessions beyond it are not cut, new
+    /// ones are refused until the count falls below it.
+    pub fn set_max_connections(&self, count: usize) {
+        self.max_connections
+            .store(count.max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// Sets [`LiveKnobs::max_lag_ms`] (at least 1).
+    pub fn set_max_lag_ms(&self, ms: u64) {
+        self.max_lag_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+}
+
 /// Counters of the publisher.
 #[derive(Debug, Default)]
 pub struct MdStats {
@@ -143,6 +196,20 @@ pub struct MdStats {
     /// Connections refused because the node held `max_connections` (or, over QUIC, because
     /// [`quic::HANDSHAKES_MAX`] connections were in their handshake).
     pub refused: AtomicU64,
+    /// The publisher's stage latencies.
+    pub latency: MdLatency,
+}
+
+/// The latencies of the publisher's stages (`docs/metrics.md` draws their boundaries).
+#[derive(Debug, Default)]
+pub struct MdLatency {
+    /// A batch published by its shard to the hub having handed its frames to every
+    /// subscriber's queue, per batch.
+    pub fanout: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
+    /// An odds tick's time stamp (`ts_ns`, the shard's clock when it applied the input) to the
+    /// write that put the tick on a subscriber's socket, per write carrying ticks (the oldest
+    /// tick of the write), on the wall clock.
+    pub tick_write: Arc<oddsmatch_engine::shard::metrics::LatencyHistogram>,
 }
 
 /// One shard as the publisher sees it.
@@ -161,6 +228,7 @@ pub struct Publisher {
     /// The QUIC certificate's fingerprint in hexadecimal.
     fingerprint: Option<String>,
     stats: Arc<MdStats>,
+    knobs: Arc<LiveKnobs>,
     stop: Arc<AtomicBool>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     threads: Vec<JoinHandle<()>>,
@@ -248,8 +316,10 @@ impl Publisher {
         };
 
         let mut hub = Hub::new(config.clone(), stats.clone(), submitters.clone());
+        let knobs = hub.knobs.clone();
         let context = Arc::new(session::Context {
             config: config.clone(),
+            knobs: knobs.clone(),
             stats: stats.clone(),
             hub: hub_tx,
             key_shard: submitters.first().cloned(),
@@ -293,6 +363,7 @@ impl Publisher {
             quic_addr,
             fingerprint,
             stats,
+            knobs,
             stop,
             shutdown: Some(shutdown_tx),
             threads: vec![bridge, main],
@@ -318,6 +389,11 @@ impl Publisher {
     /// The counters.
     pub fn stats(&self) -> &Arc<MdStats> {
         &self.stats
+    }
+
+    /// The knobs an operator may change while the publisher runs.
+    pub fn knobs(&self) -> &Arc<LiveKnobs> {
+        &self.knobs
     }
 
     /// Ends every session (`shutdown`) and stops.

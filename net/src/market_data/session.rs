@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use oddsmatch_engine::shard::Submitter;
+use oddsmatch_engine::shard::metrics::LatencyHistogram;
 use oddsmatch_engine::{Query, Reply, Tier};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,6 +24,7 @@ use crate::proto::{
 /// What every session shares.
 pub(crate) struct Context {
     pub(crate) config: MarketDataConfig,
+    pub(crate) knobs: Arc<super::LiveKnobs>,
     pub(crate) stats: Arc<MdStats>,
     pub(crate) hub: mpsc::Sender<HubMsg>,
     /// The shard asked for API keys (every shard holds every key).
@@ -71,7 +73,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let stats = &context.stats;
-    if stats.connections.load(Ordering::Relaxed) as usize >= context.config.max_connections {
+    if stats.connections.load(Ordering::Relaxed) as usize >= context.knobs.max_connections() {
         stats.refused.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
         MdServerMsg::End {
@@ -144,7 +146,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let written = tokio::select! {
             next = rx.recv() => match next {
                 Some(frame) => {
-                    let result = write_batch(&mut writer, &mut rx, frame, &mut batch).await;
+                    let ticks = &context.stats.latency.tick_write;
+                    let result = write_batch(&mut writer, &mut rx, frame, &mut batch, ticks).await;
                     last_write = tokio::time::Instant::now();
                     result
                 }
@@ -166,8 +169,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             () = end.wake.notified() => {
                 // What is queued goes out before the reason.
+                let ticks = &context.stats.latency.tick_write;
                 while let Ok(frame) = rx.try_recv() {
-                    if write_batch(&mut writer, &mut rx, frame, &mut batch).await.is_err() {
+                    if write_batch(&mut writer, &mut rx, frame, &mut batch, ticks).await.is_err() {
                         return;
                     }
                 }
@@ -196,23 +200,32 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 /// Writes `first` and whatever else is queued behind it (up to [`WRITE_BATCH`] bytes) in one
-/// write; a lone frame is written as it is, without a copy.
+/// write; a lone frame is written as it is, without a copy. A write that carried odds ticks
+/// records the age of its oldest one in `ticks`.
 async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
     rx: &mut mpsc::Receiver<Bytes>,
     first: Bytes,
     batch: &mut Vec<u8>,
+    ticks: &LatencyHistogram,
 ) -> std::io::Result<()> {
+    let mut oldest_tick_ns = crate::metrics::tick_ts_ns(&first);
     let Ok(second) = rx.try_recv() else {
         writer.write_all(&first).await?;
-        return writer.flush().await;
+        writer.flush().await?;
+        crate::metrics::record_tick_write(ticks, oldest_tick_ns);
+        return Ok(());
     };
+    oldest_tick_ns = oldest_tick_ns.min(crate::metrics::tick_ts_ns(&second));
     batch.clear();
     batch.extend_from_slice(&first);
     batch.extend_from_slice(&second);
     while batch.len() < WRITE_BATCH {
         match rx.try_recv() {
-            Ok(frame) => batch.extend_from_slice(&frame),
+            Ok(frame) => {
+                oldest_tick_ns = oldest_tick_ns.min(crate::metrics::tick_ts_ns(&frame));
+                batch.extend_from_slice(&frame);
+            }
             Err(_) => break,
         }
     }
@@ -222,7 +235,9 @@ async fn write_batch<W: AsyncWrite + Unpin>(
         *batch = Vec::new();
     }
     written?;
-    writer.flush().await
+    writer.flush().await?;
+    crate::metrics::record_tick_write(ticks, oldest_tick_ns);
+    Ok(())
 }
 
 /// Reads requests until the stream ends, the subscriber goes quiet or breaks the framing.
@@ -354,7 +369,7 @@ async fn handle(
             streams,
         } => {
             let allowed =
-                login.tier.is_some() || (context.config.anonymous && !streams.needs_login());
+                login.tier.is_some() || (context.knobs.anonymous() && !streams.needs_login());
             if !allowed {
                 send(MdServerMsg::Rejected {
                     request_id,

@@ -236,7 +236,7 @@ pub fn command_kind_from_code(code: u8) -> Option<CommandKind> {
         .copied()
 }
 
-const COMMAND_KINDS: [CommandKind; 23] = [
+const COMMAND_KINDS: [CommandKind; 26] = [
     CommandKind::CreateAccount,
     CommandKind::Deposit,
     CommandKind::Withdraw,
@@ -260,6 +260,9 @@ const COMMAND_KINDS: [CommandKind; 23] = [
     CommandKind::Timer,
     CommandKind::Balances,
     CommandKind::SetApiKey,
+    CommandKind::SetAccountLimits,
+    CommandKind::SetMarketKnobs,
+    CommandKind::ScheduleMarket,
 ];
 
 #[cfg(test)]
@@ -320,7 +323,10 @@ mod tests {
                 | CommandKind::Vote
                 | CommandKind::Timer
                 | CommandKind::Balances
-                | CommandKind::SetApiKey => {}
+                | CommandKind::SetApiKey
+                | CommandKind::SetAccountLimits
+                | CommandKind::SetMarketKnobs
+                | CommandKind::ScheduleMarket => {}
             }
         }
         for (i, kind) in COMMAND_KINDS.iter().enumerate() {
