@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod bench;
+mod demo;
 mod journal;
 mod order;
 mod persist;
@@ -42,6 +43,10 @@ enum Commands {
     /// Simulate a race and print its win probabilities as reference_odds lines (an example
     /// feed model).
     RaceModel(race_model::RaceModelArgs),
+    /// The whole system in one command: a node in this process, a race priced by a feed as a
+    /// pool, an exchange quoted by market makers, bettors, live odds and latencies, the
+    /// settlement and every payout.
+    Demo(demo::DemoArgs),
     /// Watch markets live over the market-data protocol: odds ticks and status changes as a
     /// table on a terminal, one line per update when piped, or JSON.
     Watch(watch::WatchArgs),
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Commands::Persist(args) => return persist::main(&args),
         Commands::RaceModel(args) => race_model::run(&args),
         Commands::Watch(args) => return watch::main(&args),
+        Commands::Demo(args) => return demo::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
