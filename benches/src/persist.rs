@@ -55,7 +55,7 @@ use serde::Serialize;
 use tempfile::TempDir;
 use tokio_postgres::{Client, NoTls};
 
-use crate::report::format_rate;
+use crate::report::{aligned, format_rate};
 
 /// The goal for the flush, in multiples of the bare COPY's rows per second.
 pub const GOAL_RATIO_TO_COPY: f64 = 0.8;
@@ -1072,7 +1072,7 @@ impl PersistBenchReport {
             ),
             row("decode only, no Postgres", &t.decode, String::new()),
         ];
-        out.push_str(&aligned(&header, &rows, true));
+        out.push_str(&aligned(&header, &rows, &[0]));
         let l = &self.lag;
         let _ = writeln!(
             out,
@@ -1106,7 +1106,7 @@ impl PersistBenchReport {
                 format!("> {:.0} s", l.drain_seconds)
             },
         ]];
-        out.push_str(&aligned(&header, &rows, false));
+        out.push_str(&aligned(&header, &rows, &[]));
         let _ = writeln!(
             out,
             "  (lag: age of the oldest record read and not committed; records not committed: \
@@ -1120,31 +1120,6 @@ impl PersistBenchReport {
         }
         out
     }
-}
-
-/// Columns padded to their widest cell, indented by two spaces: numbers right-aligned, the
-/// first column left-aligned when it is text (`text_first`).
-fn aligned(header: &[&str], rows: &[Vec<String>], text_first: bool) -> String {
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if column == 0 && text_first {
-                let _ = write!(line, "  {cell:<width$}");
-            } else {
-                let _ = write!(line, "  {cell:>width$}");
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
 }
 
 #[cfg(test)]

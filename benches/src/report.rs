@@ -335,7 +335,7 @@ impl EngineBenchReport {
             })
             .collect();
         if !self.results.is_empty() {
-            out.push_str(&aligned(&header, &rows, 1));
+            out.push_str(&aligned(&header, &rows, &[1]));
             out.push_str(&self.op_table(BookKind::Ladder));
         }
         if !self.market_data.is_empty() {
@@ -441,7 +441,7 @@ impl EngineBenchReport {
             })
             .collect();
         let mut out = format!("latency by op, {} book:\n", book.name());
-        out.push_str(&aligned(&header, &rows, 0));
+        out.push_str(&aligned(&header, &rows, &[0]));
         out
     }
 }
@@ -501,12 +501,13 @@ fn mode_table<'a>(
             rows.push(row);
         }
     }
-    aligned(&header, &rows, 1)
+    aligned(&header, &rows, &[1])
 }
 
-/// Columns padded to their widest cell: numbers right-aligned, the one text column (`text`)
-/// left-aligned.
-fn aligned(header: &[String], rows: &[Vec<String>], text: usize) -> String {
+/// Columns padded to their widest cell, indented by two spaces: numbers right-aligned, the
+/// text columns (`text`, by index) left-aligned.
+pub(crate) fn aligned<H: AsRef<str>>(header: &[H], rows: &[Vec<String>], text: &[usize]) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.as_ref().to_owned()).collect();
     let mut widths: Vec<usize> = header.iter().map(String::len).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -514,10 +515,10 @@ fn aligned(header: &[String], rows: &[Vec<String>], text: usize) -> String {
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+    for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for (column, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if column == text {
+            if text.contains(&column) {
                 let _ = write!(line, "  {cell:<width$}");
             } else {
                 let _ = write!(line, "  {cell:>width$}");

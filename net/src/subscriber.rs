@@ -479,8 +479,9 @@ impl Trust {
     }
 
     /// The QUIC client configuration: TLS 1.3 with the `ring` provider, the market-data ALPN
-    /// name, and this trust.
-    fn client_config(&self) -> io::Result<quinn::ClientConfig> {
+    /// name, and this trust (for clients that run their own quinn endpoints, such as the
+    /// fan-out benchmark's).
+    pub fn client_config(&self) -> io::Result<quinn::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         let builder = rustls::ClientConfig::builder_with_provider(provider)

@@ -219,6 +219,31 @@ fn parse_transport(name: &str) -> Result<Transport, String> {
         .ok_or_else(|| format!("unknown transport `{name}`; known: tcp, quic"))
 }
 
+/// Prints a benchmark's report (JSON or its table) and fails if its runs `went_wrong` (the
+/// mismatches say how).
+fn print_report<R: serde::Serialize>(
+    json: bool,
+    report: &R,
+    table: &str,
+    mismatches: &[String],
+    went_wrong: &str,
+) -> Result<(), String> {
+    if json {
+        let json = serde_json::to_string_pretty(report).map_err(|e| format!("bench: {e}"))?;
+        println!("{json}");
+    } else {
+        print!("{table}");
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "bench: the runs {went_wrong} ({}); the figures are not comparable",
+            mismatches.join("; ")
+        ))
+    }
+}
+
 fn parse_durability(text: &str) -> Result<Durability, String> {
     text.parse()
         .map_err(|_| format!("unknown durability `{text}`; known: os, sync, interval[:N{{us,ms}}]"))
@@ -275,20 +300,13 @@ fn engine(args: &BenchArgs) -> Result<(), String> {
         vote_passes: args.vote_passes,
     };
     let report = run_engine_bench(&options, &mut |line| eprintln!("{line}"));
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
-    if report.mismatches.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bench: the runs disagreed ({}); the figures are not comparable",
-            report.mismatches.join("; ")
-        ))
-    }
+    print_report(
+        args.json,
+        &report,
+        &report.table(),
+        &report.mismatches,
+        "disagreed",
+    )
 }
 
 fn journal(args: &BenchArgs) -> Result<(), String> {
@@ -316,20 +334,13 @@ fn journal(args: &BenchArgs) -> Result<(), String> {
     options.validate().map_err(|e| format!("bench: {e}"))?;
     let report = run_journal_bench(&options, &mut |line| eprintln!("{line}"))
         .map_err(|e| format!("bench: {e}"))?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
-    if report.mismatches.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bench: the runs disagreed ({}); the figures are not comparable",
-            report.mismatches.join("; ")
-        ))
-    }
+    print_report(
+        args.json,
+        &report,
+        &report.table(),
+        &report.mismatches,
+        "disagreed",
+    )
 }
 
 /// E2e's rates: `--rates` as requests per second, or the default.
@@ -366,20 +377,13 @@ fn e2e(args: &BenchArgs) -> Result<(), String> {
     options.validate().map_err(|e| format!("bench: {e}"))?;
     let report = run_e2e_bench(&options, &mut |line| eprintln!("{line}"))
         .map_err(|e| format!("bench: {e}"))?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
-    if report.mismatches.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bench: the runs did not do the expected work ({}); the figures are not comparable",
-            report.mismatches.join("; ")
-        ))
-    }
+    print_report(
+        args.json,
+        &report,
+        &report.table(),
+        &report.mismatches,
+        "did not do the expected work",
+    )
 }
 
 fn persist(args: &BenchArgs) -> Result<(), String> {
@@ -401,20 +405,13 @@ fn persist(args: &BenchArgs) -> Result<(), String> {
     options.validate().map_err(|e| format!("bench: {e}"))?;
     let report = run_persist_bench(&options, &mut |line| eprintln!("{line}"))
         .map_err(|e| format!("bench: {e}"))?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
-    if report.mismatches.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bench: the runs did not do the expected work ({}); the figures are not comparable",
-            report.mismatches.join("; ")
-        ))
-    }
+    print_report(
+        args.json,
+        &report,
+        &report.table(),
+        &report.mismatches,
+        "did not do the expected work",
+    )
 }
 
 /// The fan-out benchmark's options from the arguments.
@@ -458,20 +455,13 @@ fn fanout(args: &BenchArgs) -> Result<(), String> {
         std::env::current_exe().map_err(|e| format!("bench: where is this executable? {e}"))?;
     let report = run_fanout_bench(&options, &mut |line| eprintln!("{line}"))
         .map_err(|e| format!("bench: {e}"))?;
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|e| format!("bench: {e}"))?;
-        println!("{json}");
-    } else {
-        print!("{}", report.table());
-    }
-    if report.mismatches.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "bench: the runs did not do the expected work ({}); the figures are not comparable",
-            report.mismatches.join("; ")
-        ))
-    }
+    print_report(
+        args.json,
+        &report,
+        &report.table(),
+        &report.mismatches,
+        "did not do the expected work",
+    )
 }
 
 #[cfg(test)]

@@ -4,29 +4,15 @@
 //! server sees the stream.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use oddsmatch_net::market_data::quic::{ALPN, fingerprint};
 use oddsmatch_net::proto::md::MdClientMsg;
-use quinn::crypto::rustls::QuicClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use oddsmatch_net::subscriber::Trust;
 
-/// The client configuration: TLS 1.3 with the `ring` provider, the market-data ALPN name, the
-/// pinned certificate.
+/// The client configuration: the market-data client's, with the certificate pinned.
 pub(super) fn client_config(pinned: [u8; 32]) -> Result<quinn::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let algorithms = provider.signature_verification_algorithms;
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("QUIC client: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned { pinned, algorithms }))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let quic = QuicClientConfig::try_from(tls).map_err(|e| format!("QUIC client: {e}"))?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    Trust::Fingerprint(pinned)
+        .client_config()
+        .map_err(|e| format!("QUIC client: {e}"))
 }
 
 /// Bytes of each client endpoint's socket buffers (the kernel caps them at `rmem_max` and
@@ -96,55 +82,6 @@ pub(super) async fn dial(
         .await
         .map_err(|e| e.to_string())?;
     Ok((connection, send, recv))
-}
-
-/// Accepts the one certificate with the pinned fingerprint and checks the handshake's
-/// signature with it.
-#[derive(Debug)]
-struct Pinned {
-    pinned: [u8; 32],
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if fingerprint(end_entity.as_ref()) == self.pinned {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, certificate, signature, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        certificate: &CertificateDer<'_>,
-        signature: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, certificate, signature, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 /// Datagrams dropped by the kernel at the UDP sockets bound to local `port` (the `drops`

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::report::{Percentiles, format_ns};
+use crate::report::{Percentiles, aligned, format_ns};
 
 /// One case: a system (oddsmatch over a transport, or NATS) at a number of subscribers and a
 /// rate, over every run.
@@ -266,29 +266,4 @@ fn system_name(case: &CaseResult) -> String {
     } else {
         format!("{} {}", case.system, case.transport)
     }
-}
-
-/// Columns padded to their widest cell, indented by two spaces: numbers right-aligned, the
-/// text columns (`text`) left-aligned.
-fn aligned(header: &[&str], rows: &[Vec<String>], text: &[usize]) -> String {
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if text.contains(&column) {
-                let _ = write!(line, "  {cell:<width$}");
-            } else {
-                let _ = write!(line, "  {cell:>width$}");
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
 }

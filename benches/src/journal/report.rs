@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::report::{Percentiles, format_ns, format_rate};
+use crate::report::{Percentiles, aligned, format_ns, format_rate};
 
 /// Appends of one payload size against the bare copy (append step).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -307,7 +307,7 @@ impl JournalBenchReport {
                 ]
             })
             .collect::<Vec<_>>();
-        out.push_str(&aligned(&header, &rows, None));
+        out.push_str(&aligned(&header, &rows, &[]));
     }
 
     fn commands_table(&self, out: &mut String) {
@@ -354,7 +354,7 @@ impl JournalBenchReport {
                 format!("{:.2}x", s.ratio_to_engine_alone),
             ]);
         }
-        out.push_str(&aligned(&header, &rows, Some(0)));
+        out.push_str(&aligned(&header, &rows, &[0]));
         if let Some(s) = &c.shard {
             let _ = writeln!(
                 out,
@@ -410,7 +410,7 @@ impl JournalBenchReport {
                 row
             })
             .collect::<Vec<_>>();
-        out.push_str(&aligned(&header, &rows, None));
+        out.push_str(&aligned(&header, &rows, &[]));
     }
 
     fn replay_table(&self, out: &mut String) {
@@ -471,7 +471,7 @@ impl JournalBenchReport {
                 String::new(),
             ],
         ];
-        out.push_str(&aligned(&header, &rows, Some(0)));
+        out.push_str(&aligned(&header, &rows, &[0]));
     }
 
     fn restart_table(&self, out: &mut String) {
@@ -516,7 +516,7 @@ impl JournalBenchReport {
                 String::new(),
             ],
         ];
-        out.push_str(&aligned(&header, &rows, Some(0)));
+        out.push_str(&aligned(&header, &rows, &[0]));
         let _ = writeln!(
             out,
             "  goal with a snapshot: < {:.0} s for ten million records",
@@ -532,31 +532,6 @@ fn format_small_rate(per_second: f64) -> String {
     } else {
         format_rate(per_second)
     }
-}
-
-/// Columns padded to their widest cell, indented by two spaces: numbers right-aligned, the
-/// text column (`text`) left-aligned.
-fn aligned(header: &[&str], rows: &[Vec<String>], text: Option<usize>) -> String {
-    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(&widths).enumerate() {
-            if Some(column) == text {
-                let _ = write!(line, "  {cell:<width$}");
-            } else {
-                let _ = write!(line, "  {cell:>width$}");
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
 }
 
 #[cfg(test)]
