@@ -105,6 +105,15 @@ pub fn config(args: &ServeArgs) -> Result<NodeConfig, String> {
     Ok(config)
 }
 
+/// Prints a line on standard output for scripts, ignoring a closed output: a server whose
+/// reader went away keeps serving and stops cleanly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Runs a node until a signal asks it to stop.
 pub fn run(args: &ServeArgs) -> Result<(), String> {
     let config = config(args)?;
@@ -124,7 +133,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     let market_data = node
         .market_data_addr()
         .map_or_else(|| "off".to_owned(), |addr| addr.to_string());
-    println!(
+    say!(
         "oddsmatch serve: order entry on {}, market data on {market_data}, data in {}, {} shard(s)",
         node.addr(),
         config.data_dir.display(),
@@ -133,16 +142,14 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     if let (Some(quic), Some(fingerprint)) =
         (node.market_data_quic_addr(), node.market_data_fingerprint())
     {
-        println!(
-            "oddsmatch serve: market data over QUIC on {quic}, certificate SHA-256 {fingerprint}"
-        );
+        say!("oddsmatch serve: market data over QUIC on {quic}, certificate SHA-256 {fingerprint}");
     }
     if let Some(metrics) = node.metrics_addr() {
-        println!("oddsmatch serve: metrics on http://{metrics}/metrics");
+        say!("oddsmatch serve: metrics on http://{metrics}/metrics");
     }
     let mut last_lag_report = std::time::Instant::now();
     if let Some(socket) = node.admin_socket() {
-        println!("oddsmatch serve: admin socket {}", socket.display());
+        say!("oddsmatch serve: admin socket {}", socket.display());
     }
     while !stop.load(Ordering::Acquire) && !node.shutdown_requested() {
         std::thread::sleep(Duration::from_millis(20));
@@ -176,7 +183,7 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
         Some(Err(error)) => tracing::error!(%error, "persist had stopped"),
         None => {}
     }
-    println!(
+    say!(
         "oddsmatch serve: stopped ({} session(s) closed)",
         report.gateway.sessions_closed
     );

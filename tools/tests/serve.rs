@@ -255,3 +255,17 @@ fn sigterm_drains_snapshots_and_exits_zero() {
     drop(client);
     assert!(terminate(&mut child).success());
 }
+
+#[test]
+fn a_closed_standard_output_does_not_stop_a_graceful_exit() {
+    let dir = scratch("serve", "closed-stdout");
+    bootstrap(&dir);
+    let (mut child, addr) = serve(&dir, &[]);
+    // Whoever started the server stops reading its output.
+    drop(child.stdout.take());
+    login(&addr, Vec::new())
+        .wait_for(WAIT, |m| matches!(m, ServerMsg::ReplayComplete { .. }))
+        .unwrap();
+    let status = terminate(&mut child);
+    assert!(status.success(), "serve exits 0 on SIGTERM: {status}");
+}

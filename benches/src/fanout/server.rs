@@ -191,11 +191,11 @@ impl Server {
         std::thread::Builder::new()
             .name("fanout-serve-out".to_owned())
             .spawn(move || {
+                // Read to the end even when nobody listens any more: a closed pipe would
+                // make the node's later lines fail.
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    if lines_tx.send(line).is_err() {
-                        break;
-                    }
+                    let _ = lines_tx.send(line);
                 }
             })
             .map_err(|e| format!("read the node's output: {e}"))?;
