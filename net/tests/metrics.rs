@@ -200,6 +200,10 @@ fn counters_and_stage_counts_equal_the_traffic() {
     assert_eq!(gateway.requests, requests);
     assert_eq!(gateway.throttled, throttled);
     assert_eq!(gateway.rejected, 1, "the odds off the ladder");
+    assert_eq!(
+        gateway.rejects,
+        std::collections::BTreeMap::from([("invalid_odds".to_owned(), 1)])
+    );
     assert_eq!(gateway.busy, 0);
     assert_eq!(
         (gateway.logins, gateway.login_failures, gateway.sessions),
@@ -235,6 +239,14 @@ fn counters_and_stage_counts_equal_the_traffic() {
     assert_eq!(value("oddsmatch_gateway_requests_total"), requests as f64);
     assert_eq!(value("oddsmatch_gateway_throttled_total"), throttled as f64);
     assert_eq!(value("oddsmatch_gateway_rejected_total"), 1.0);
+    assert_eq!(
+        value("oddsmatch_gateway_rejects_total{reason=\"invalid_odds\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("oddsmatch_gateway_rejects_total{reason=\"malformed\"}"),
+        0.0
+    );
     assert_eq!(
         value("oddsmatch_shard_commands_total{shard=\"0\"}"),
         shard.commands as f64

@@ -687,6 +687,10 @@ fn metrics_text(m: &Value) -> String {
         "gateway: {} requests, {} rejected, {} throttled, {} busy, {} reports\n",
         g["requests"], g["rejected"], g["throttled"], g["busy"], g["reports"]
     ));
+    if let Some(rejects) = g["rejects"].as_object().filter(|r| !r.is_empty()) {
+        let list: Vec<String> = rejects.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        out.push_str(&format!("  rejects: {}\n", list.join(", ")));
+    }
     let md = &m["market_data"];
     out.push_str(&format!(
         "market data: {} frames, {} conflations, {} slow consumers, {} resyncs\n",

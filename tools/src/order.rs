@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oddsmatch_engine::{MarketId, OrderId, Persistence, RejectReason, SelectionId, Side};
+use oddsmatch_engine::{MarketId, OrderId, Persistence, SelectionId, Side};
 use oddsmatch_engine::{Tier, TimeInForce};
 use oddsmatch_net::client::{Client, ClientError, Credentials, Options};
 use oddsmatch_net::proto::{
@@ -330,24 +330,6 @@ pub(crate) fn name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-/// The name of a reject reason code: the engine's reasons (1xx-5xx) and the gateway's own
-/// (6xx).
-fn reason_name(code: u16) -> &'static str {
-    if let Some(reason) = RejectReason::from_code(code) {
-        return reason.name();
-    }
-    match code {
-        600 => "malformed",
-        601 => "unknown_type",
-        602 => "unsupported_version",
-        603 => "reserved_not_zero",
-        604 => "invalid_enum",
-        605 => "not_logged_in",
-        606 => "shard_stopped",
-        _ => "unknown_reason",
-    }
-}
-
 fn throttle_name(limit: ThrottleKind) -> (&'static str, &'static str) {
     match limit {
         ThrottleKind::Requests => ("requests", "requests per second"),
@@ -380,7 +362,7 @@ fn gateway_refusal(out: &Printer, msg: &ServerMsg, request_id: u64) -> bool {
             reason,
             ..
         } if id == request_id => {
-            let name = reason_name(reason);
+            let name = oddsmatch_net::proto::reject_code_name(reason);
             out.line(
                 || format!("rejected: {name} ({reason})"),
                 || json!({"event": "rejected", "reason": name, "code": reason}),
@@ -1143,9 +1125,12 @@ mod tests {
 
     #[test]
     fn reasons_are_named() {
-        assert_eq!(reason_name(200), "invalid_odds");
-        assert_eq!(reason_name(605), "not_logged_in");
-        assert_eq!(reason_name(999), "unknown_reason");
+        assert_eq!(oddsmatch_net::proto::reject_code_name(200), "invalid_odds");
+        assert_eq!(oddsmatch_net::proto::reject_code_name(605), "not_logged_in");
+        assert_eq!(
+            oddsmatch_net::proto::reject_code_name(999),
+            "unknown_reason"
+        );
     }
 
     #[test]

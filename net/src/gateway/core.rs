@@ -390,7 +390,7 @@ impl Core {
             match decoded {
                 Ok(msg) => self.on_message(slot, msg, now),
                 Err((error, request_id)) => {
-                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.stats.count_reject(error.reject().code());
                     if let Some(Some(session)) = self.sessions.get_mut(slot) {
                         tracing::debug!(session = session.id, %error, "bad frame");
                         session.send(&ServerMsg::RequestRejected {
@@ -438,7 +438,7 @@ impl Core {
                     msg_type: msg.kind(),
                     reason: ProtocolReject::NotLoggedIn.code(),
                 });
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_reject(ProtocolReject::NotLoggedIn.code());
             }
         }
     }
@@ -687,7 +687,7 @@ impl Core {
         let routed = self.to_command(account_id, role, &msg);
         match routed {
             Err(reason) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_reject(reason);
                 if let Some(Some(session)) = self.sessions.get_mut(slot) {
                     session.send(&ServerMsg::RequestRejected {
                         request_id,
@@ -975,7 +975,7 @@ impl Core {
                 });
             }
             SubmitError::Stopped => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_reject(ProtocolReject::ShardStopped.code());
                 session.send(&ServerMsg::RequestRejected {
                     request_id,
                     msg_type,

@@ -150,6 +150,8 @@ pub struct GatewayStats {
     pub requests: AtomicU64,
     /// Requests refused by the gateway itself (bad frames, validation).
     pub rejected: AtomicU64,
+    /// Those refusals by reason code (rare: a lock per refusal is fine).
+    pub rejects: parking_lot::Mutex<std::collections::BTreeMap<u16, u64>>,
     /// Requests refused by a throttle.
     pub throttled: AtomicU64,
     /// Requests refused because a shard queue was full.
@@ -178,6 +180,14 @@ pub struct GatewayLatency {
     /// The read that brought a command's frame to the write of its last report: everything
     /// the node does for a request. One value per command answered to a connected session.
     pub round_trip: Arc<LatencyHistogram>,
+}
+
+impl GatewayStats {
+    /// Counts a request the gateway refused itself with the reason `code`.
+    pub(crate) fn count_reject(&self, code: u16) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        *self.rejects.lock().entry(code).or_insert(0) += 1;
+    }
 }
 
 pub(crate) const LISTENER: Token = Token(usize::MAX - 1);

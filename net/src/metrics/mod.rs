@@ -116,7 +116,7 @@ pub struct ShardLatency {
 }
 
 /// The order-entry gateway's counters (since it started) and stage latencies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayMetrics {
     /// Connections accepted.
     pub connections: u64,
@@ -130,6 +130,9 @@ pub struct GatewayMetrics {
     pub requests: u64,
     /// Requests the gateway refused itself (bad frames, validation, a stopped shard).
     pub rejected: u64,
+    /// Those refusals by reason (reject code names, as `docs/protocol.md` lists them; reasons
+    /// never seen are left out).
+    pub rejects: BTreeMap<String, u64>,
     /// Requests refused by a throttle.
     pub throttled: u64,
     /// Requests refused because a shard's queue was full.
@@ -340,6 +343,12 @@ fn gateway_metrics(stats: &GatewayStats) -> GatewayMetrics {
         login_failures: get(&stats.login_failures),
         requests: get(&stats.requests),
         rejected: get(&stats.rejected),
+        rejects: stats
+            .rejects
+            .lock()
+            .iter()
+            .map(|(&code, &count)| (crate::proto::reject_code_name(code).to_owned(), count))
+            .collect(),
         throttled: get(&stats.throttled),
         busy: get(&stats.busy),
         reports: get(&stats.reports),

@@ -14,6 +14,7 @@ use oddsmatch_engine::RejectReason;
 use oddsmatch_engine::shard::metrics::LatencySummary;
 
 use super::Metrics;
+use crate::proto::ProtocolReject;
 
 /// Reads one figure of a [`LatencySummary`].
 type Figure = fn(&LatencySummary) -> u64;
@@ -265,6 +266,21 @@ fn gateway(out: &mut Out, metrics: &Metrics) {
     for (name, help, value) in counters {
         out.family(name, "counter", help);
         out.sample(name, &[], value);
+    }
+    let name = "oddsmatch_gateway_rejects_total";
+    out.family(
+        name,
+        "counter",
+        "Requests the gateway refused itself, by reason (the engine's reasons it checks \
+         before a shard sees the request, and its own 6xx).",
+    );
+    let reasons = RejectReason::ALL
+        .iter()
+        .map(|reason| reason.name())
+        .chain(ProtocolReject::ALL.iter().map(|reason| reason.name()));
+    for reason in reasons {
+        let count = g.rejects.get(reason).copied().unwrap_or(0);
+        out.sample(name, &[("reason", reason)], count);
     }
     let name = "oddsmatch_gateway_sessions";
     out.family(name, "gauge", "Order-entry sessions logged in now.");

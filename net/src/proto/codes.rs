@@ -2,8 +2,8 @@
 //! caught.
 
 use oddsmatch_engine::{
-    CancelReason, CommandKind, MarketStatus, Persistence, PostingKind, Role, Side, StatusCause,
-    TickReason, Tier, TimeInForce,
+    CancelReason, CommandKind, MarketStatus, Persistence, PostingKind, RejectReason, Role, Side,
+    StatusCause, TickReason, Tier, TimeInForce,
 };
 
 /// An enumeration carried on the wire as one byte.
@@ -214,10 +214,46 @@ pub enum ProtocolReject {
 }
 
 impl ProtocolReject {
+    /// Every reason, in code order.
+    pub const ALL: [ProtocolReject; 7] = [
+        ProtocolReject::Malformed,
+        ProtocolReject::UnknownType,
+        ProtocolReject::UnsupportedVersion,
+        ProtocolReject::ReservedNotZero,
+        ProtocolReject::InvalidEnum,
+        ProtocolReject::NotLoggedIn,
+        ProtocolReject::ShardStopped,
+    ];
+
     /// The code on the wire.
     pub fn code(self) -> u16 {
         self as u16
     }
+
+    /// The reason's name (as `docs/protocol.md` lists it).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolReject::Malformed => "malformed",
+            ProtocolReject::UnknownType => "unknown_type",
+            ProtocolReject::UnsupportedVersion => "unsupported_version",
+            ProtocolReject::ReservedNotZero => "reserved_not_zero",
+            ProtocolReject::InvalidEnum => "invalid_enum",
+            ProtocolReject::NotLoggedIn => "not_logged_in",
+            ProtocolReject::ShardStopped => "shard_stopped",
+        }
+    }
+}
+
+/// The name of a reject code as `request_rejected` and `order_rejected` carry it: the
+/// engine's reasons (1xx-5xx) and the gateway's own (6xx); `unknown_reason` for any other.
+pub fn reject_code_name(code: u16) -> &'static str {
+    if let Some(reason) = RejectReason::from_code(code) {
+        return reason.name();
+    }
+    ProtocolReject::ALL
+        .into_iter()
+        .find(|reason| reason.code() == code)
+        .map_or("unknown_reason", ProtocolReject::name)
 }
 
 /// The code of a command kind, as `order_rejected` carries it: its position in the list of

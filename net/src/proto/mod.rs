@@ -25,7 +25,7 @@ pub use client::{
 };
 pub use codes::{
     EndReason, Liquidity, LoginReject, ProtocolReject, SubscribeReject, ThrottleKind, WireEnum,
-    command_kind_code, command_kind_from_code,
+    command_kind_code, command_kind_from_code, reject_code_name,
 };
 pub use server::ANSWER_CHUNK;
 pub use server::kind as server_kind;
