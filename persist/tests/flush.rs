@@ -69,7 +69,7 @@ fn the_reconciliation_passes_after_a_flush_and_names_what_was_tampered_with() {
             .unwrap();
         run(async {
             let client = connect().await;
-            let shards = [(0u16, dir.clone())];
+            let shards = [(0u16, dir.to_path_buf())];
             let reconcile = || check(&client, &schema, &shards, RowOptions::default());
             let report = reconcile().await.unwrap();
             assert_eq!(report[0].differences, vec![], "seed {seed}: {report:?}");
@@ -350,9 +350,14 @@ fn operator_changes_land_with_their_values() {
             ]
         );
 
-        let report = check(&client, &schema, &[(0, dir.clone())], RowOptions::default())
-            .await
-            .unwrap();
+        let report = check(
+            &client,
+            &schema,
+            &[(0, dir.to_path_buf())],
+            RowOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(report[0].differences, vec![], "{report:?}");
         let rows = |table| {
             report[0]

@@ -123,9 +123,14 @@ fn segments_stay_until_the_flush_has_passed_them() {
     // The reconciliation works on what is left of the journal.
     run(async {
         let client = connect().await;
-        let report = check(&client, &schema, &[(0, dir.clone())], Default::default())
-            .await
-            .unwrap();
+        let report = check(
+            &client,
+            &schema,
+            &[(0, dir.to_path_buf())],
+            Default::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(report[0].checkpoint, progress[0].committed_seq);
         assert_eq!(report[0].differences, vec![], "{report:?}");
         assert_eq!(report[0].first_seq, first_on_disk(&dir));

@@ -2,6 +2,8 @@
 //! every example becomes a journal that verifies, replay stops where asked, a writer killed
 //! with SIGKILL leaves a journal that verifies, corruption is named and a torn tail recovered.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -30,12 +32,9 @@ fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A scratch directory for one test, emptied first.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("journal-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for one test, emptied first and removed at its end.
+fn scratch(test: &str) -> support::Scratch {
+    support::scratch("journal", test)
 }
 
 fn oddsmatch(args: &[&std::ffi::OsStr]) -> Output {

@@ -4,6 +4,8 @@
 //! line of output is an event with `seq` first, the last line is the state hash, the output is
 //! the same on every run, and money is conserved.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,12 +38,9 @@ fn example(name: &str) -> PathBuf {
     examples_dir().join(name)
 }
 
-/// A scratch directory for one test, emptied first.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for one test, emptied first and removed at its end.
+fn scratch(test: &str) -> support::Scratch {
+    support::scratch("sim", test)
 }
 
 fn sim(args: &[&std::ffi::OsStr]) -> Output {

@@ -72,12 +72,37 @@ impl Drop for SchemaGuard {
     }
 }
 
-/// A scratch directory for one test, emptied first.
-pub fn scratch(test: &str) -> PathBuf {
+/// A scratch directory for one test, emptied first and removed when the test drops it (its
+/// journals preallocate their segments).
+pub fn scratch(test: &str) -> Scratch {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("persist-{test}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A directory removed on drop; it reads as its path.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Writes the random stream `seed` of `count` commands (setup and finale included) into a
