@@ -425,19 +425,13 @@ pub fn run_fanout_bench(
                     &mut results,
                     progress,
                 );
-                if let Err(error) = done {
-                    progress(&format!("FAILED: {error}"));
-                    mismatches.push(format!("{error} (the case's other measurements stand)"));
-                }
-                for (rate, result) in results {
-                    let key = CaseKey {
-                        subscribers: count,
-                        rate,
-                        order: 0,
-                        transport,
-                    };
-                    measured.entry(key).or_default().push(result);
-                }
+                let key = |rate| CaseKey {
+                    subscribers: count,
+                    rate,
+                    order: 0,
+                    transport,
+                };
+                file_case(done, results, key, &mut measured, &mut mismatches, progress);
             }
             if let (Some(url), None) = (&options.nats, &nats_missing) {
                 let label = format!("run {run}/{runs}, {count} subscribers, nats");
@@ -455,19 +449,13 @@ pub fn run_fanout_bench(
                     &mut results,
                     progress,
                 );
-                if let Err(error) = done {
-                    progress(&format!("FAILED: {error}"));
-                    mismatches.push(format!("{error} (the case's other measurements stand)"));
-                }
-                for (rate, result) in results {
-                    let key = CaseKey {
-                        subscribers: count,
-                        rate,
-                        order: 1,
-                        transport: Transport::Tcp,
-                    };
-                    measured.entry(key).or_default().push(result);
-                }
+                let key = |rate| CaseKey {
+                    subscribers: count,
+                    rate,
+                    order: 1,
+                    transport: Transport::Tcp,
+                };
+                file_case(done, results, key, &mut measured, &mut mismatches, progress);
             }
         }
     }
@@ -500,6 +488,25 @@ pub fn run_fanout_bench(
         notes,
         mismatches,
     })
+}
+
+/// Files a case's measurements under their keys, and its failure (if any) among the
+/// mismatches.
+fn file_case(
+    done: Result<(), String>,
+    results: Vec<(Rate, Measured)>,
+    key: impl Fn(Rate) -> CaseKey,
+    measured: &mut BTreeMap<CaseKey, Vec<Measured>>,
+    mismatches: &mut Vec<String>,
+    progress: &mut dyn FnMut(&str),
+) {
+    if let Err(error) = done {
+        progress(&format!("FAILED: {error}"));
+        mismatches.push(format!("{error} (the case's other measurements stand)"));
+    }
+    for (rate, result) in results {
+        measured.entry(key(rate)).or_default().push(result);
+    }
 }
 
 /// The markets of a rate, with a table for their ticks.
