@@ -398,7 +398,6 @@ impl Node {
             map: ShardMap::new(config.shards.count),
             config: serde_json::to_value(config).unwrap_or_default(),
             data_dir: config.data_dir.clone(),
-            started: Instant::now(),
             started_at_ns: oddsmatch_engine::shard::Clock::now_ns(
                 &mut oddsmatch_engine::shard::SystemClock,
             ),

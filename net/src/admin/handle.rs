@@ -35,7 +35,6 @@ pub(crate) struct AdminContext {
     /// The node's configuration as started, for `config_get`.
     pub(crate) config: Value,
     pub(crate) data_dir: PathBuf,
-    pub(crate) started: Instant,
     pub(crate) started_at_ns: u64,
     /// The node's counters, stage latencies and persist progress.
     pub(crate) metrics: MetricsSource,
@@ -387,7 +386,7 @@ impl AdminContext {
             }
         }
         Ok(json!({
-            "uptime_s": self.started.elapsed().as_secs_f64(),
+            "uptime_s": m.uptime_ms as f64 / 1000.0,
             "started_at": self.started_at_ns,
             "now": SystemClock.now_ns(),
             "data_dir": self.data_dir,
