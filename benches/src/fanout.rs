@@ -988,7 +988,7 @@ fn compare(cases: &[CaseResult]) -> Vec<Comparison> {
 
 /// Raises this process's soft limit of open files towards `needed` (up to the hard limit);
 /// the node, started later, inherits it.
-fn raise_file_limit(needed: u64) -> Result<(), String> {
+pub fn raise_file_limit(needed: u64) -> Result<(), String> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

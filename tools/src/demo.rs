@@ -42,13 +42,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oddsmatch_engine::{AccountId, Event, MarketId, PostingKind};
-use oddsmatch_net::admin::AdminClient;
 use oddsmatch_net::client::Credentials;
 use oddsmatch_net::node::{Node, NodeConfig};
 use oddsmatch_persist::PersistConfig;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::operator::Operator;
 use crate::order::{align, parse_secret};
 use crate::race_model::{self, RaceModelArgs};
 use live::{Clock, Live, Spread, money, ms, spread};
@@ -380,59 +380,6 @@ fn check_postgres(url: &str, schema: &str) -> Result<(), Failure> {
     })
 }
 
-/// The operator's side of the admin socket.
-struct Operator {
-    client: AdminClient,
-}
-
-impl Operator {
-    /// Sends a request; `Err` names the request and the node's error.
-    fn request(&mut self, request: Value) -> Result<Value, String> {
-        let op = request["op"].as_str().unwrap_or("?").to_owned();
-        let reply = self.client.request(&request).map_err(|e| e.to_string())?;
-        if reply["ok"] == true {
-            Ok(reply["result"].clone())
-        } else {
-            Err(format!(
-                "admin socket: {op} refused ({}): {}",
-                reply["error"]["code"].as_str().unwrap_or("?"),
-                reply["error"]["message"].as_str().unwrap_or("?")
-            ))
-        }
-    }
-
-    /// Sends a state-changing request and returns the events it made on every shard.
-    fn command(&mut self, request: Value) -> Result<Vec<Event>, String> {
-        let result = self.request(request)?;
-        let mut events = Vec::new();
-        for applied in result["applied"].as_array().into_iter().flatten() {
-            for event in applied["events"].as_array().into_iter().flatten() {
-                events.push(
-                    serde_json::from_value(event.clone())
-                        .map_err(|e| format!("admin socket: an event that does not parse: {e}"))?,
-                );
-            }
-        }
-        Ok(events)
-    }
-
-    /// An account's balance over every shard.
-    fn balance(&mut self, account: u32) -> Result<i64, String> {
-        let result = self.request(json!({"op": "account", "account": account}))?;
-        Ok(result["shards"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|wallet| wallet["balance"].as_i64())
-            .sum())
-    }
-
-    /// A market as the `market` read shows it.
-    fn market(&mut self, market: MarketId) -> Result<Value, String> {
-        self.request(json!({"op": "market", "market": market.0}))
-    }
-}
-
 /// Who an account is in the demo.
 #[derive(Clone, Debug)]
 struct Member {
@@ -593,9 +540,7 @@ impl Demo<'_> {
             .admin_socket()
             .ok_or("the node has no admin socket")?
             .to_owned();
-        let mut operator = Operator {
-            client: AdminClient::connect(&socket).map_err(|e| e.to_string())?,
-        };
+        let mut operator = Operator::connect(&socket)?;
         let md_addr = self
             .node
             .market_data_addr()

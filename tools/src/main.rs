@@ -8,11 +8,14 @@ mod admin;
 mod bench;
 mod demo;
 mod journal;
+mod loadgen;
+mod operator;
 mod order;
 mod persist;
 mod race_model;
 mod serve;
 mod sim;
+mod slo_gate;
 mod watch;
 
 /// A low-latency matching and odds engine for betting exchanges, pools and prediction markets.
@@ -50,6 +53,11 @@ enum Commands {
     /// Watch markets live over the market-data protocol: odds ticks and status changes as a
     /// table on a terminal, one line per update when piped, or JSON.
     Watch(watch::WatchArgs),
+    /// Run a customer's load test against a node: open-loop arrivals over real connections,
+    /// latency per operation against the customer's targets, and the scenario's pass criteria.
+    Loadgen(loadgen::LoadgenArgs),
+    /// Check a load test's summary file against thresholds; exit non-zero on a breach.
+    SloGate(slo_gate::SloGateArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +73,8 @@ fn main() -> ExitCode {
         Commands::RaceModel(args) => race_model::run(&args),
         Commands::Watch(args) => return watch::main(&args),
         Commands::Demo(args) => return demo::main(&args),
+        Commands::Loadgen(args) => return loadgen::main(&args),
+        Commands::SloGate(args) => return slo_gate::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
