@@ -118,41 +118,33 @@ impl Session {
     }
 
     async fn login_now(addr: SocketAddr, credentials: Credentials) -> Result<Session, String> {
-        let (reader, writer) = connect(addr).await?.into_split();
-        let mut session = Session {
-            accepted: LoginAccepted {
-                session_id: 0,
-                server_time_ns: 0,
-                account: oddsmatch_engine::AccountId(0),
-                heartbeat_ms: 1_000,
-                cancel_on_disconnect: false,
-                shard_count: 1,
-                tier: oddsmatch_engine::Tier::Free,
-                role: oddsmatch_engine::Role::Trader,
-            },
-            frames: Frames::new(reader),
-            writer,
-            outbound: Vec::new(),
-        };
-        session.queue(&ClientMsg::Login(Login {
+        let (reader, mut writer) = connect(addr).await?.into_split();
+        let mut frames = Frames::new(reader);
+        let mut out = Vec::new();
+        ClientMsg::Login(Login {
             key_id: credentials.key_id,
             heartbeat_ms: 0,
             cancel_on_disconnect: false,
             resume: Vec::new(),
-        }));
-        session.flush().await?;
-        let nonce = match session.read().await? {
+        })
+        .encode(&mut out);
+        write_all(&mut writer, &out).await?;
+        out.clear();
+        let nonce = match read_server(&mut frames).await? {
             Some(ServerMsg::Challenge { nonce }) => nonce,
             other => return Err(format!("login: expected a challenge, got {other:?}")),
         };
         let proof = proto::login_proof(&credentials.secret, &nonce, credentials.key_id);
-        session.queue(&ClientMsg::LoginProof { proof });
-        session.flush().await?;
-        match session.read().await? {
-            Some(ServerMsg::LoginAccepted(accepted)) => {
-                session.accepted = accepted;
-                Ok(session)
-            }
+        ClientMsg::LoginProof { proof }.encode(&mut out);
+        write_all(&mut writer, &out).await?;
+        out.clear();
+        match read_server(&mut frames).await? {
+            Some(ServerMsg::LoginAccepted(accepted)) => Ok(Session {
+                accepted,
+                frames,
+                writer,
+                outbound: out,
+            }),
             other => Err(format!(
                 "login of key {} refused: {other:?}",
                 credentials.key_id
