@@ -36,7 +36,12 @@ pub(super) struct MdContext {
     pub(super) markets: BTreeMap<u32, MdMarket>,
     /// Secrets of the accounts subscribers log in as.
     pub(super) keys: BTreeMap<u32, [u8; 32]>,
+    /// Connections being made at once (thousands at once overflow a listener's backlog).
+    pub(super) connecting: tokio::sync::Semaphore,
 }
+
+/// Subscribers connecting and logging in at once.
+pub(super) const CONNECTING: usize = 128;
 
 /// What a subscriber needs to know of a market.
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +109,11 @@ async fn session(
     stage: &mut watch::Receiver<Stage>,
     outcome: &mut MdOutcome,
 ) -> Result<(), String> {
+    let permit = ctx
+        .connecting
+        .acquire()
+        .await
+        .map_err(|_| "the load generator is stopping")?;
     let (reader, mut writer) = connect(ctx.addr).await?.into_split();
     let mut frames = Frames::new(reader);
     let mut out = Vec::new();
@@ -138,6 +148,7 @@ async fn session(
             other => return Err(format!("market-data login refused: {other:?}")),
         }
     }
+    drop(permit);
     // Markets in the order they are subscribed.
     let mut due: Vec<(Instant, u32)> = markets
         .iter()

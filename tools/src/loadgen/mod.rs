@@ -159,6 +159,8 @@ fn run_once(args: &LoadgenArgs, scale: f64, duration: Duration) -> Result<run::R
     let progress = !args.quiet && std::io::stderr().is_terminal();
     match args.target {
         Some(addr) => {
+            let connections = plan.subscribers.len() + plan.users.len() + 64;
+            oddsmatch_benches::fanout::raise_file_limit(connections as u64 + 64)?;
             let admin = args
                 .admin_socket
                 .clone()
@@ -191,8 +193,10 @@ fn embedded(
     scale: f64,
     progress: bool,
 ) -> Result<run::RunOutcome, String> {
+    // Both ends of every connection are in this process.
     let connections = plan.subscribers.len() + plan.users.len() + 64;
-    oddsmatch_benches::fanout::raise_file_limit(2 * connections as u64 + 256)?;
+    oddsmatch_benches::fanout::raise_file_limit(2 * connections as u64 + 64)
+        .map_err(|e| format!("{e}; or run the node apart (`oddsmatch serve`) and use --target"))?;
     let mut config = NodeConfig {
         data_dir: data.to_path_buf(),
         ..NodeConfig::default()

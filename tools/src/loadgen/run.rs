@@ -177,6 +177,7 @@ pub(super) fn run(
             })
             .collect(),
         keys,
+        connecting: tokio::sync::Semaphore::new(md::CONNECTING),
     });
     if !plan.subscribers.is_empty() && target.market_data.is_none() {
         return Err(

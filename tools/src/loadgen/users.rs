@@ -248,8 +248,15 @@ impl User {
             .filter(|s| s.per_s > 0.0 && s.until > s.from)
             .map(|s| {
                 let interval = Duration::from_secs_f64(1.0 / s.per_s);
-                // A random phase spreads the users' sends over the interval.
-                let phase = interval.mul_f64((self.rng.below(1_000_000) as f64) / 1e6);
+                // A random phase spreads the users' sends over the interval, drawn so that
+                // the window holds at least `rate * window` sends (never one short).
+                let sends = (s.until - s.from).as_secs_f64() * s.per_s;
+                let slack = match sends - sends.floor() {
+                    0.0 => 1.0,
+                    fraction => 1.0 - fraction,
+                };
+                let draw = (self.rng.below(1_000_000) as f64) / 1e6;
+                let phase = interval.mul_f64(draw * slack);
                 Due {
                     plan: *s,
                     next: clock.at(s.from) + phase,
@@ -402,7 +409,11 @@ impl User {
                 }))
             }
             Action::CancelOrder => {
-                let (order_id, market) = self.resting.pop_front()?;
+                // With nothing resting, the slot places a resting order instead: the stream's
+                // rate is the scenario's transactions.
+                let Some((order_id, market)) = self.resting.pop_front() else {
+                    return self.make(Action::Order { aggressive: 0.0 }, scheduled);
+                };
                 let request_id = self.request_id(Op::CancelOrder, scheduled, None);
                 Some(ClientMsg::Cancel(Cancel {
                     request_id,
