@@ -243,3 +243,46 @@ fn bad_options_are_refused_before_anything_runs() {
     let out = oddsmatch(&["loadgen", "--scenario", "no-such"], &dir);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn find_limit_reports_the_highest_passing_scale() {
+    // A threshold that breaks at a known scale: 20 users at 12.5 transactions/s each for 2 s
+    // send 25 each, so 400 or more requests (16 users, scale 0.8) fail it.
+    let dir = scratch("loadgen", "find-limit");
+    let thresholds = dir.join("thresholds.json");
+    std::fs::write(
+        &thresholds,
+        r#"{"thresholds": {"requests": ["count<400"], "checks": ["rate==1"]}}"#,
+    )
+    .unwrap();
+    let summary = dir.join("summary.json");
+    let out = oddsmatch(
+        &[
+            "loadgen",
+            "--scenario",
+            "gateway-spike",
+            "--scale",
+            "0.1",
+            "--duration",
+            "2",
+            "--find-limit",
+            "--thresholds",
+            thresholds.to_str().unwrap(),
+            "--summary-export",
+            summary.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 0.1, 0.2, 0.4 pass, 0.8 fails, then 0.6 and 0.7 pass.
+    assert!(stdout.contains("scale 0.8 fails"), "{stdout}");
+    assert!(stdout.contains("highest passing scale: 0.7"), "{stdout}");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["oddsmatch"]["scale"], 0.7);
+    assert_eq!(value(&summary, "requests", "count"), 350.0);
+}

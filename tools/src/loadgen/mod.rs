@@ -316,6 +316,8 @@ fn find_limit(
             (Some(low), Some(high)) if high / low > 1.2 => (low + high) / 2.0,
             _ => break,
         };
+        // Three decimals are all a scale needs (and read better than 0.6000000000000001).
+        scale = (scale * 1_000.0).round() / 1_000.0;
     }
     match pass {
         Some((scale, outcome, judged)) => {
