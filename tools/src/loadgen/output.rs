@@ -578,6 +578,26 @@ mod tests {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     use std::path::PathBuf;
 
+    /// Two series, `place_bet` with `targets` and `cancel_bet` with none.
+    fn place_and_cancel<'a>(
+        place: &'a Histogram<u64>,
+        cancel: &'a Histogram<u64>,
+        targets: &'a [(String, f64)],
+    ) -> [Series<'a>; 2] {
+        [
+            Series {
+                name: "place_bet",
+                histogram: place,
+                target_ms: targets,
+            },
+            Series {
+                name: "cancel_bet",
+                histogram: cancel,
+                target_ms: &[],
+            },
+        ]
+    }
+
     /// A directory under the system's temporary directory, removed when dropped.
     struct TempDir(PathBuf);
 
@@ -644,18 +664,7 @@ mod tests {
         let place = histogram(1000, 50_000, 5_000_000);
         let cancel = histogram(250, 20_000, 900_000);
         let targets = [("p(95)".to_owned(), 150.0)];
-        let series = [
-            Series {
-                name: "place_bet",
-                histogram: &place,
-                target_ms: &targets,
-            },
-            Series {
-                name: "cancel_bet",
-                histogram: &cancel,
-                target_ms: &[],
-            },
-        ];
+        let series = place_and_cancel(&place, &cancel, &targets);
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         write_hdr_log(&path, "peak\nhour", start, Duration::from_secs(60), &series)
             .expect("write log");
@@ -792,18 +801,7 @@ mod tests {
         let dir = TempDir::new("svg");
         let path = dir.0.join("latency.svg");
         let (place, cancel, targets) = two_series_fixture();
-        let series = [
-            Series {
-                name: "place_bet",
-                histogram: &place,
-                target_ms: &targets,
-            },
-            Series {
-                name: "cancel_bet",
-                histogram: &cancel,
-                target_ms: &[],
-            },
-        ];
+        let series = place_and_cancel(&place, &cancel, &targets);
         plot(&path, "peak <hour>", &series).expect("plot svg");
         let svg = std::fs::read_to_string(&path).expect("read svg");
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
