@@ -24,6 +24,8 @@ const TAKEOUT_BPS: i64 = 1_000;
 /// Pool below which indicative odds cannot trip a circuit breaker: a pool's first bets move
 /// its odds by far more than any breaker allows.
 const BREAKER_MIN_POOL: i64 = 1_000_000;
+/// How long after its scheduled creation a market created during the load is used.
+const CREATION_MARGIN: Duration = Duration::from_millis(300);
 /// How long after the load the subscribers get to read what was published last.
 const SETTLE_QUIET: Duration = Duration::from_secs(2);
 
@@ -128,13 +130,9 @@ pub(super) fn run(
                 .map(|at| clock.wall_at(at))
                 .or(m.vote_window.map(|(_, end)| clock.wall_at(end)));
             let open = if m.created_live {
-                m.open_at + Duration::from_millis(300)
+                m.open_at + CREATION_MARGIN
             } else {
                 m.open_at
-            };
-            let open = match m.vote_window {
-                Some((start, _)) if m.pool && start > open => open,
-                _ => open,
             };
             (
                 m.id,
@@ -163,8 +161,10 @@ pub(super) fn run(
                 (
                     m.id,
                     MdMarket {
+                        // Markets made before the load are subscribed at once (a staggered
+                        // race is watched before it opens).
                         subscribe_at: if m.created_live {
-                            m.open_at + Duration::from_millis(300)
+                            m.open_at + CREATION_MARGIN
                         } else {
                             Duration::ZERO
                         },
@@ -212,7 +212,7 @@ pub(super) fn run(
         .map(|u| runtime.spawn(users::run(u.clone(), ctx.clone(), stage_rx.clone())))
         .collect();
     // The operator's scheduled work runs on a thread of its own (the admin client blocks).
-    let schedule = operator_schedule(plan, &winners, &settle_at);
+    let schedule = operator_schedule(plan, &clock, &winners, &settle_at);
     let admin = target.admin.clone();
     let (deposits, window) = (plan.deposits, plan.duration);
     let operator_thread = std::thread::Builder::new()
@@ -359,15 +359,14 @@ enum Work {
 
 fn operator_schedule(
     plan: &Plan,
+    clock: &Clock,
     winners: &BTreeMap<u32, u32>,
     settle_at: &dyn Fn(&MarketPlan) -> Option<Duration>,
 ) -> Vec<(Duration, Work)> {
     let mut work = Vec::new();
     for m in &plan.markets {
         if m.created_live {
-            // The definition's times (none for these markets) do not depend on the clock.
-            let clock = Clock::starting_in(Duration::ZERO);
-            work.push((m.open_at, Work::Create(definition(m, &clock), m.id)));
+            work.push((m.open_at, Work::Create(definition(m, clock), m.id)));
         } else if !m.open_at.is_zero() {
             work.push((m.open_at, Work::Open(m.id)));
         }

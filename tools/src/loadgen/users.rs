@@ -677,11 +677,7 @@ impl User {
                     self.resting.push_back((order_id.0, market.0));
                 }
             }
-            ReportBody::Fill {
-                order_id,
-                liquidity,
-                ..
-            } => {
+            ReportBody::Fill { liquidity, .. } => {
                 self.record.count("fills", 1);
                 if liquidity == proto::Liquidity::Taker {
                     self.record.count("trades", 1);
@@ -690,7 +686,6 @@ impl User {
                     self.record
                         .latency(Op::Matching, ts_ns.saturating_sub(wall));
                 }
-                let _ = order_id;
             }
             ReportBody::OrderCancelled { order_id, .. } => {
                 answered(&mut self.record, &pending);
